@@ -1,0 +1,122 @@
+"""Tests for synthetic.py: layout, reproducibility, and the teacher's promised statistics."""
+import numpy as np
+import pytest
+
+from deepfm_np.synthetic import make_synthetic, make_world, partial_aucs, split, teacher_metrics
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(50_000, seed=0)
+
+
+def test_shapes_dtypes_layout(data):
+    L = data.layout
+    N = 50_000
+    assert L.n_fields == 39 and L.names[0] == "I1" and L.names[13] == "C1" and L.names[-1] == "C26"
+    assert L.kinds[:13] == ("numeric",) * 13 and L.kinds[13:] == ("categorical",) * 26
+    assert L.n_rows <= 300_000
+    assert data.idx.shape == data.val.shape == (N, 39)
+    assert data.idx.dtype == np.int64 and data.val.dtype == np.float32
+    assert data.y.shape == data.p.shape == (N,)
+    assert data.y.dtype == np.float32 and data.p.dtype == np.float64
+    assert set(np.unique(data.y)) == {0.0, 1.0}
+    L.validate(data.idx, data.val)
+
+
+def test_vocabularies_are_log_spaced(data):
+    cat = np.array(data.layout.sizes[13:]) - 1                 # values per field, without OOV
+    assert cat.min() == 10 and cat.max() == 50_000
+    assert (np.diff(cat) > 0).all()
+
+
+def test_numeric_fields(data):
+    local = data.idx[:, :13] - data.layout.offsets[:13]
+    v = data.val[:, :13]
+    assert set(np.unique(local)) == {0, 1}
+    np.testing.assert_array_equal(v[local == 0], 1.0)      # missing row carries val 1
+    assert v.min() >= 0 and v.max() < 8
+    missing = (local == 0).mean(axis=0)                      # per field
+    assert (missing > 0.03).all() and (missing < 0.22).all()
+
+
+def test_categorical_values_skewed_and_oov(data):
+    local = data.idx[:, 13:] - data.layout.offsets[13:]
+    np.testing.assert_array_equal(data.val[:, 13:], 1.0)
+    oov = (local == 0).mean()
+    assert 0.007 < oov < 0.013                               # 1% of rows land on OOV
+    c = 9                                                    # C10: 154 values
+    V = data.layout.sizes[13 + c] - 1
+    counts = np.bincount(local[:, c], minlength=V + 1)[1:]
+    top = counts.max() / counts.sum()
+    assert top > 15 / V                                      # uniform would give 1/V
+
+
+def test_logit_parts_sum_to_p(data):
+    z = sum(data.logit_parts[k] for k in ("bias", "first_order", "pairwise", "higher_order"))
+    np.testing.assert_allclose(1 / (1 + np.exp(-z)), data.p, rtol=1e-12)
+
+
+def test_reproducible_bit_identical():
+    a = make_synthetic(2_000, seed=3)
+    b = make_synthetic(2_000, seed=3)
+    for name in ("idx", "val", "y", "p"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_different_seeds_differ():
+    a = make_synthetic(2_000, seed=3)
+    b = make_synthetic(2_000, seed=4)
+    c = make_synthetic(2_000, seed=3, sample_seed=9)
+    assert not np.array_equal(a.idx, b.idx)
+    assert not np.array_equal(a.idx, c.idx)
+    assert not np.array_equal(a.world.w, b.world.w)
+
+
+def test_world_depends_only_on_seed():
+    a = make_synthetic(1_000, seed=5)
+    b = make_synthetic(7_000, seed=5, sample_seed=11)
+    assert a.layout == b.layout
+    assert a.world.bias == b.world.bias
+    for name in ("w", "v", "u", "triples", "pair_fields"):
+        np.testing.assert_array_equal(getattr(a.world, name), getattr(b.world, name))
+    # and drawing from the world directly gives the same teacher probabilities for the same rows
+    parts = make_world(5).logit_parts(b.idx, b.val)
+    np.testing.assert_array_equal(parts["pairwise"], b.logit_parts["pairwise"])
+
+
+def test_positive_rate_and_teacher_auc(data):
+    assert 0.2 < data.y.mean() < 0.3
+    t = teacher_metrics(data)
+    assert 0.80 < t["auc"] < 0.85
+    assert 0.35 < t["logloss"] < 0.5
+
+
+def test_each_part_matters(data):
+    lp = data.logit_parts
+    assert lp["higher_order"].std() > 0.5
+    assert lp["pairwise"].std() > 0.5
+    a = partial_aucs(data)
+    assert a["first_order"] < a["first_order+pairwise"] - 0.04
+    assert a["first_order+pairwise"] < a["full"] - 0.03
+
+
+def test_parts_are_uncorrelated(data):
+    # Centered interaction vectors + independent fields make the parts orthogonal (ANOVA).
+    lp = data.logit_parts
+    names = ("first_order", "pairwise", "higher_order")
+    c = np.corrcoef(np.stack([lp[n] for n in names]))
+    assert np.abs(c[np.triu_indices(3, 1)]).max() < 0.03
+
+
+def test_split_and_subset(data):
+    tr, va, te = split(data, (0.8, 0.1, 0.1), seed=1)
+    assert (len(tr), len(va), len(te)) == (40_000, 5_000, 5_000)
+    # rows are disjoint and cover everything: compare each row's p, which is (almost surely) unique
+    joined = np.sort(np.concatenate([tr.p, va.p, te.p]))
+    np.testing.assert_array_equal(joined, np.sort(data.p))
+    sub = data.subset(np.array([4, 2]))
+    np.testing.assert_array_equal(sub.idx, data.idx[[4, 2]])
+    assert sub.logit_parts["pairwise"][0] == data.logit_parts["pairwise"][4]
+    with pytest.raises(ValueError, match="fractions"):
+        split(data, (0.5, 0.6))
