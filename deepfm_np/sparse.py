@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import scatter_add_rows
+
 
 @dataclass
 class SparseGrad:
@@ -41,8 +43,15 @@ def rows_to_sparse(idx_flat: np.ndarray, row_grads: np.ndarray) -> SparseGrad:
 
     idx_flat  (N,)  int64 row ids, may repeat
     row_grads (N, K) or (N,)
-    returns SparseGrad with U <= N rows
+    returns SparseGrad with U <= N rows, sorted ascending
+
+    Uses the Numba kernel kernels.scatter_add_rows (O(N + U log U), bit-identical to np.add.at).
+    Non-contiguous inputs (a slice, a transpose) are copied to contiguous ones first.
     """
-    from .kernels import scatter_add_rows
-    rows, values = scatter_add_rows(idx_flat, row_grads)
+    idx_flat = np.ascontiguousarray(idx_flat)
+    if idx_flat.dtype != np.int64:
+        if not np.issubdtype(idx_flat.dtype, np.integer):
+            raise ValueError(f"rows_to_sparse: idx_flat must hold integer row ids, got {idx_flat.dtype}")
+        idx_flat = idx_flat.astype(np.int64)
+    rows, values = scatter_add_rows(idx_flat, np.ascontiguousarray(row_grads))
     return SparseGrad(rows, values)
