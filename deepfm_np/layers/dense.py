@@ -1,0 +1,32 @@
+"""Fully connected layer: out = x W + b.
+
+    x (B, D_in), W (D_in, D_out), b (D_out,) -> out (B, D_out)
+
+Backward (chain rule on a matrix product):
+
+    dx = dout W^T        (B, D_in)
+    dW = x^T dout        (D_in, D_out)
+    db = sum_b dout      (D_out,)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def dense_forward(x, W, b):
+    """x (B, D_in), W (D_in, D_out), b (D_out,) -> out (B, D_out), cache."""
+    out = x @ W
+    out += b
+    return out, (x, W)
+
+
+def dense_backward(dout, cache, need_dx=True):
+    """dout (B, D_out) -> dx (B, D_in) or None, dW (D_in, D_out), db (D_out,).
+
+    need_dx=False skips dx (a matrix product) when nothing upstream needs it.
+    """
+    x, W = cache
+    dW = x.T @ dout
+    db = dout.sum(axis=0)
+    dx = dout @ W.T if need_dx else None
+    return dx, dW, db

@@ -1,0 +1,72 @@
+"""The deep component: a multilayer perceptron with one output unit.
+
+    a_0 = x                                          (B, D_0)
+    a_{l+1} = dropout(act(a_l W_l + b_l))            (B, H_l),  l = 0..L-1
+    y_DNN = a_L w_out + b_out                        (B,)
+
+A composite layer: its forward calls dense/activation/dropout forwards in order
+and keeps their caches; its backward calls their backwards in reverse order.
+Parameters live in the model's `params` dict under `prefix` (e.g. "mlp.W0").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+from .dense import dense_backward, dense_forward
+from .dropout import dropout_backward, dropout_forward
+
+
+class MLP:
+    """hidden: sizes H_0..H_{L-1}; activation: 'relu' | 'tanh'; keep_prob: dropout keep probability."""
+
+    def __init__(self, prefix, d_in, hidden=(400, 400, 400), activation="relu", keep_prob=0.5):
+        self.prefix = prefix
+        self.dims = [int(d_in)] + [int(h) for h in hidden] + [1]
+        if any(d < 1 for d in self.dims):
+            raise ValueError(f"MLP sizes must be positive, got input {d_in} and hidden {tuple(hidden)}")
+        self.act_forward, self.act_backward = get_activation(activation)
+        self.activation = activation
+        if not 0.0 < keep_prob <= 1.0:
+            raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+        self.keep_prob = float(keep_prob)
+
+    def names(self):
+        """Parameter names, in layer order: W0, b0, W1, b1, ..., W{L}, b{L} (the last is the output unit)."""
+        return [f"{self.prefix}.{p}{l}" for l in range(len(self.dims) - 1) for p in "Wb"]
+
+    def init_params(self, params, rng, dtype):
+        """He-normal for relu layers, Glorot-normal for tanh and the output; zero biases."""
+        for l, (d_in, d_out) in enumerate(zip(self.dims[:-1], self.dims[1:])):
+            last = l == len(self.dims) - 2
+            gain = 2.0 if (self.activation == "relu" and not last) else 1.0
+            std = np.sqrt(gain / d_in) if gain == 2.0 else np.sqrt(2.0 / (d_in + d_out))
+            params[f"{self.prefix}.W{l}"] = (rng.standard_normal((d_in, d_out)) * std).astype(dtype)
+            params[f"{self.prefix}.b{l}"] = np.zeros(d_out, dtype=dtype)
+
+    def forward(self, params, x, train=False, rng=None):
+        """x (B, D_0) -> y (B,), cache."""
+        caches = []
+        a = x
+        L = len(self.dims) - 1
+        for l in range(L):
+            z, dc = dense_forward(a, params[f"{self.prefix}.W{l}"], params[f"{self.prefix}.b{l}"])
+            if l == L - 1:                                     # output unit: linear
+                caches.append((dc, None, None))
+                return z[:, 0], caches
+            a, ac = self.act_forward(z)
+            a, mc = dropout_forward(a, self.keep_prob, train, rng)
+            caches.append((dc, ac, mc))
+
+    def backward(self, dy, cache, need_dx=True):
+        """dy (B,) -> dx (B, D_0) or None, grads {name: array}."""
+        grads = {}
+        d = dy[:, None]                                        # (B, 1)
+        L = len(cache)
+        for l in reversed(range(L)):
+            dc, ac, mc = cache[l]
+            if l < L - 1:
+                d = self.act_backward(dropout_backward(d, mc), ac)
+            d, grads[f"{self.prefix}.W{l}"], grads[f"{self.prefix}.b{l}"] = dense_backward(
+                d, dc, need_dx=need_dx or l > 0)
+        return d, grads

@@ -1,0 +1,80 @@
+"""What every model shares: parameters, the embedding front end, prediction.
+
+A model keeps `params` (name -> array) and returns `grads` with the same keys
+from `backward` (CS231n style). Tables updated row by row (embeddings and
+first-order weights) are listed in `sparse_params`; their gradients are
+SparseGrad objects. The optimizer lives elsewhere (optim.py).
+
+Subclasses implement `_forward(idx, val, train, rng) -> (logits, cache)` and
+`_backward(dlogits, cache) -> grads`; this base class checks the order of the
+calls so that misuse fails loudly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..fields import FieldLayout
+from ..layers import embedding_backward, embedding_forward, field_pool_backward, field_pool_forward
+from ..layers.activations import sigmoid
+
+
+class Model:
+    name = "model"
+
+    def __init__(self, layout: FieldLayout, dtype=np.float32):
+        self.layout = layout
+        self.dtype = np.dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.sparse_params: frozenset = frozenset()
+        self.config: dict = {}          # constructor keywords, JSON-serialisable (for save/load)
+        self._cache = None
+
+    # ---- the two calls of a training step ---------------------------------
+    def forward(self, idx, val, train=False, rng=None):
+        """idx (B, S) int64, val (B, S) -> logits (B,). Keeps what backward needs."""
+        val = np.asarray(val, dtype=self.dtype)
+        logits, self._cache = self._forward(idx, val, train, rng)
+        return logits
+
+    def backward(self, dlogits):
+        """dlogits (B,) -> grads {name: ndarray | SparseGrad}, same keys as params."""
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: call forward before backward")
+        grads = self._backward(np.asarray(dlogits, dtype=self.dtype), self._cache)
+        self._cache = None                  # one backward per forward
+        return grads
+
+    def predict_proba(self, idx, val, batch_size=4096):
+        """Click probabilities (N,) in evaluation mode (no dropout), batch by batch."""
+        out = np.empty(idx.shape[0], dtype=np.float64)
+        for start in range(0, idx.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            logits, _ = self._forward(idx[sl], np.asarray(val[sl], dtype=self.dtype), False, None)
+            out[sl] = sigmoid(logits.astype(np.float64))
+        return out
+
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.config}, params={self.n_params():,})"
+
+    # ---- shared front end ------------------------------------------------
+    def _embed(self, table, idx, val):
+        """Field embeddings E (B, F, K) from table (R, K); pools multi-valued slots into fields."""
+        E, ec = embedding_forward(self.params[table], idx, val)      # (B, S, K)
+        if not self.layout.has_multi:
+            return E, (ec, None)
+        P, pc = field_pool_forward(E, self.layout.slot_field, self.layout.n_fields)
+        return P, (ec, pc)
+
+    def _embed_backward(self, dE, cache):
+        """dE (B, F, K) -> SparseGrad of the table."""
+        ec, pc = cache
+        if pc is not None:
+            dE = field_pool_backward(dE, pc)                         # (B, S, K)
+        return embedding_backward(dE, ec)
+
+    def _init_table(self, name, rows, cols, rng, std):
+        shape = (rows,) if cols is None else (rows, cols)
+        self.params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
