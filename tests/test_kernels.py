@@ -5,6 +5,8 @@ occurrences in the same order as np.add.at), so most comparisons are exact.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepfm_np import kernels as kn
 from deepfm_np.sparse import SparseGrad, rows_to_sparse
@@ -372,3 +374,24 @@ def test_adam_dense_errors():
                       1e-3, 0.9, 0.999, 1e-8, 1)
     with pytest.raises(ValueError, match="step must be >= 1"):
         kn.adam_dense(p, z.copy(), z.copy(), z.copy(), 1e-3, 0.9, 0.999, 1e-8, 0)
+
+
+# ------------------------------------------------------------------ property test
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.integers(0, 12), max_size=40), K=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_scatter_then_sgd_matches_numpy_on_random_batches(ids, K, seed):
+    """Any batch: scatter-add equals the twin, and one SGD step on its rows equals the twin's."""
+    rng = np.random.default_rng(seed)
+    idx = np.array(ids, dtype=np.int64)
+    g = rng.standard_normal((idx.size, K))
+    rows, summed = kn.scatter_add_rows(idx, g)
+    rows_np, summed_np = kn.scatter_add_rows_numpy(idx, g)
+    assert_same(rows, rows_np)
+    assert_same(summed, summed_np)
+    table = rng.standard_normal((13, K))
+    ref = table.copy()
+    kn.sgd_rows(table, rows, summed, 0.3, 0.1)
+    kn.sgd_rows_numpy(ref, rows_np, summed_np, 0.3, 0.1)
+    assert_same(table, ref)
