@@ -63,6 +63,7 @@ class TrainResult:
     history: list = field(default_factory=list)   # one dict per validation: epoch, step, train_loss, valid_*
     best: dict | None = None                       # the validation record whose parameters were kept
     train_seconds: float = 0.0                     # time in forward/backward/update (validation excluded)
+    pretrain_seconds: float = 0.0                  # a two-stage model's stage 1 (FNN's FM), included above
     samples_seen: int = 0
     stopped_early: bool = False
 
@@ -108,6 +109,11 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     sign = 1.0 if cfg.metric == "auc" else -1.0      # larger score = better
     result = TrainResult()
+    if hasattr(model, "pretrain"):                   # two-stage model (FNN): stage 1 first, counted as training
+        t0 = time.perf_counter()
+        pre = model.pretrain(train_data, valid_data, cfg)    # None when already done
+        result.pretrain_seconds = 0.0 if pre is None else getattr(pre, "train_seconds", time.perf_counter() - t0)
+        result.train_seconds += result.pretrain_seconds
     best_score, best_params, bad_evals = -math.inf, None, 0
     steps_per_epoch = math.ceil(train_data.n / cfg.batch_size)
     step = 0
