@@ -1,0 +1,112 @@
+"""Full-model gradient checks for every registered model, and DeepFM's two embedding gradients."""
+import numpy as np
+import pytest
+
+from deepfm_np.checks import check_batch, check_layout, embedding_path_checks, generic_point, model_checks, model_kwargs
+from deepfm_np.fields import FieldLayout
+from deepfm_np.models import DeepFM, build_model, model_names
+
+
+@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("seed", [0, 1])
+def test_model_full_gradient(name, seed):
+    results = model_checks([name], seed=seed)
+    model = build_model(name, check_layout(), **model_kwargs())
+    checked = {r.name.split("/", 1)[1] for r in results}
+    for p in model.params:                                    # every parameter (or, when cut, each path of it)
+        assert p in checked or f"{p} (fm path)" in checked or f"{p} (dnn path)" in checked, p
+    bad = [(r.name, r.max_rel_error) for r in results if not r.max_rel_error < 1e-6]
+    assert not bad, bad
+
+
+def test_gradient_check_sees_repeated_rows_and_numeric_and_multi_fields():
+    layout = check_layout()
+    idx, val, _ = check_batch(layout)
+    counts = np.bincount(idx.ravel())
+    assert counts.max() > 1                                   # some rows are hit more than once
+    num = layout.names.index("num")
+    assert np.any((val[:, num] != 1) & (val[:, num] != 0))    # numeric values scale their rows
+    tags = layout.slot_field == layout.names.index("tags")
+    assert np.any((val[:, tags] > 0) & (val[:, tags] < 1))    # pooled multi-valued slots
+
+
+def _deepfm(**kw):
+    m = build_model("deepfm", check_layout(), **{**model_kwargs(), **kw})
+    generic_point(m.params, np.random.default_rng(0))
+    return m
+
+
+def test_deepfm_embedding_gradient_is_sum_of_fm_and_dnn_parts():
+    m = _deepfm()
+    idx, val, y = check_batch(m.layout)
+    m.forward(idx, val, train=True, rng=np.random.default_rng(0))
+    grads = m.backward(np.random.default_rng(1).standard_normal(len(y)))
+    parts = m.embedding_grad_parts()
+    R, K = m.params["V"].shape
+    fm, dnn = parts["fm"].to_dense((R, K)), parts["dnn"].to_dense((R, K))
+    assert np.abs(fm).max() > 0 and np.abs(dnn).max() > 0     # both paths really contribute
+    np.testing.assert_allclose(grads["V"].to_dense((R, K)), fm + dnn, rtol=1e-12, atol=1e-14)
+    assert all(r.max_rel_error < 1e-6 for r in embedding_path_checks(_deepfm(), idx, val, y))
+
+
+@pytest.mark.parametrize("name,kept", [("deepfm_dnn_only", "dnn"), ("deepfm_fm_only", "fm")])
+def test_stop_gradient_ablations_keep_one_path(name, kept):
+    m = build_model(name, check_layout(), **model_kwargs())
+    generic_point(m.params, np.random.default_rng(0))
+    idx, val, y = check_batch(m.layout)
+    m.forward(idx, val, train=True, rng=np.random.default_rng(0))
+    grads = m.backward(np.ones(len(y)))
+    parts = m.embedding_grad_parts()
+    R, K = m.params["V"].shape
+    np.testing.assert_array_equal(grads["V"].to_dense((R, K)), parts[kept].to_dense((R, K)))
+    if kept == "fm":
+        assert "dnn" not in parts                             # the DNN's input gradient is not even computed
+
+
+def test_deepfm_is_fm_plus_mlp_output():
+    """logit = w0 + first order + FM pairs + MLP: with the MLP's output layer at zero, DeepFM == FM."""
+    layout = check_layout()
+    d = build_model("deepfm", layout, **model_kwargs())
+    f = build_model("fm", layout, embed_dim=3, dtype=np.float64)
+    generic_point(d.params, np.random.default_rng(2))
+    for k in ("V", "w", "w0"):
+        f.params[k][...] = d.params[k]
+    last = len(d.mlp.dims) - 2
+    d.params[f"mlp.W{last}"][...] = 0
+    d.params[f"mlp.b{last}"][...] = 0
+    idx, val, _ = check_batch(layout)
+    np.testing.assert_allclose(d.forward(idx, val), f.forward(idx, val), rtol=1e-12)
+
+
+def test_both_paths_cannot_be_cut():
+    with pytest.raises(ValueError, match="at least one"):
+        DeepFM(check_layout(), fm_grad=False, dnn_grad=False)
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ValueError) as e:
+        build_model("deepfn", check_layout())
+    assert "deepfn" in str(e.value) and "deepfm" in str(e.value) and "lr" in str(e.value)
+
+
+def test_backward_before_forward_fails_loudly():
+    m = build_model("fm", check_layout())
+    with pytest.raises(RuntimeError, match="forward before backward"):
+        m.backward(np.zeros(3))
+
+
+def test_layout_validation_names_field_and_value():
+    layout = FieldLayout(("user", "item"), (3, 5))
+    idx = np.array([[0, 3], [1, 9]])                          # item rows are 3..7; 9 is outside
+    with pytest.raises(ValueError, match=r"id 9 in field 'item'.*local id 6 not in \[0, 5\)"):
+        layout.validate(idx)
+    with pytest.raises(ValueError, match="field 'user'"):
+        layout.validate(np.array([[3, 3]]))                   # row 3 belongs to item, not user
+    layout.validate(np.array([[2, 7]]))                       # the last row of each field is fine
+
+
+def test_models_train_in_float32_by_default():
+    m = build_model("deepfm", check_layout(), hidden=(8,))
+    assert all(p.dtype == np.float32 for p in m.params.values())
+    idx, val, _ = check_batch(m.layout)
+    assert m.forward(idx, val.astype(np.float32)).dtype == np.float32
