@@ -1,0 +1,297 @@
+"""Any CSV/TSV file, given a schema: which column is the label, which are categorical, numeric, multi-valued.
+
+Schema file format (plain text, one directive per line, '#' starts a comment):
+
+    sep comma                  # column separator: comma | tab | semicolon | pipe | space | one char
+    header yes                 # yes: the first row names the columns (default); no: see `columns`
+    columns id user age genres # the names of ALL columns, in order (needed with `header no`)
+    label click                # the 0/1 label column
+    categorical user item      # one or more categorical columns
+    numeric age                # numeric, in the encoder's default mode (bucket unless told)
+    bucket count               # numeric, always bucketized (numeric.py)
+    value price                # numeric, always kept as a scaled value
+    multi genres |             # multi-valued column and its separator (same names as `sep`)
+
+Columns the schema does not mention are ignored. The same schema can come
+from command-line flags (`CsvSchema.from_options`). The schema is saved in
+the model file (`to_dict`), so `predict` reads new files the same way.
+
+Parsing uses Python's csv module (quotes, doubled quotes), one row per line:
+a line break inside a quoted field is refused with a DataError. Cells:
+label "0"/"1" (also "0.0"/"1.0"); numeric: empty = missing, anything
+float() reads is a number, "nan"/"inf" are missing with a warning; multi:
+tokens split on the separator, empty tokens dropped ("a||b" = a, b).
+Categorical values are taken exactly as written ("" is a value too).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
+                  bad_text_lines, check_file, finish_file, iter_line_blocks, line_bounds)
+
+SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|", "space": " ", "colon": ":"}
+_KINDS = {"categorical": ("categorical", None), "numeric": ("numeric", None),
+          "bucket": ("numeric", "bucket"), "value": ("numeric", "value"), "multi": ("multi", None)}
+
+
+def separator(name: str) -> str:
+    """',' from 'comma' (or ',' itself); ValueError for anything that is not one character."""
+    sep = SEPARATORS.get(name, name)
+    if sep == "\\t":
+        sep = "\t"
+    if len(sep) != 1 or sep in "\r\n\"":
+        raise ValueError(f"separator {name!r} must be one character (or one of {sorted(SEPARATORS)})")
+    return sep
+
+
+@dataclass
+class CsvSchema:
+    """label: label column (None for unlabeled data); fields: [(name, kind, mode, multi sep)].
+
+    kind in "categorical" | "numeric" | "multi"; mode "bucket" | "value" | None for numeric.
+    """
+
+    label: str | None
+    fields: list = field(default_factory=list)
+    sep: str = ","
+    header: bool = True
+    names: tuple | None = None        # all column names, when there is no header row
+
+    def __post_init__(self):
+        self.sep = separator(self.sep)
+        self.fields = [tuple(f) for f in self.fields]
+        seen = set() if self.label is None else {self.label}
+        for name, kind, mode, msep in self.fields:
+            if name in seen:
+                raise ValueError(f"schema names column {name!r} twice")
+            seen.add(name)
+            if kind == "multi":
+                separator(msep)
+            ColumnSpec(name, kind, mode)              # checks kind and mode
+        if not self.fields:
+            raise ValueError("schema has no feature columns")
+        if not self.header and not self.names:
+            raise ValueError("schema without a header row needs `columns` (the names of all columns)")
+        if self.names is not None:
+            self.names = tuple(self.names)
+            missing = [n for n in seen if n not in self.names]
+            if missing:
+                raise ValueError(f"schema columns {missing} are not among the listed columns {list(self.names)}")
+
+    def column_specs(self) -> tuple:
+        return tuple(ColumnSpec(n, k, m) for n, k, m, _ in self.fields)
+
+    # ---- constructors ------------------------------------------------------------------
+    @classmethod
+    def from_options(cls, label, categorical=(), numeric=(), multi=(), bucket=(), value=(),
+                     sep=",", header=True, columns=None) -> "CsvSchema":
+        """From command-line style options; multi items are "name:sep" ("genres:|")."""
+        fields = [(n, "categorical", None, None) for n in _names(categorical)]
+        fields += [(n, "numeric", None, None) for n in _names(numeric)]
+        fields += [(n, "numeric", "bucket", None) for n in _names(bucket)]
+        fields += [(n, "numeric", "value", None) for n in _names(value)]
+        for item in _names(multi):
+            name, _, msep = item.partition(":")
+            fields.append((name, "multi", None, separator(msep or "|")))
+        return cls(label, fields, sep, header, None if columns is None else tuple(_names(columns)))
+
+    @classmethod
+    def from_file(cls, path) -> "CsvSchema":
+        """Parse a schema file (format in the module docstring); DataError names the bad line."""
+        p = check_file(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"schema file is not UTF-8 text ({e.reason})", p) from None
+        label, fields, sep, header, names = None, [], ",", True, None
+        for no, raw in enumerate(text.splitlines(), start=1):
+            words = raw.split("#", 1)[0].split()
+            if not words:
+                continue
+            key, args = words[0].lower(), words[1:]
+            try:
+                if key == "label" and len(args) == 1:
+                    label = args[0]
+                elif key == "sep" and len(args) == 1:
+                    sep = separator(args[0])
+                elif key == "header" and len(args) == 1 and args[0].lower() in ("yes", "no"):
+                    header = args[0].lower() == "yes"
+                elif key == "columns" and args:
+                    names = tuple(args)
+                elif key == "multi" and len(args) == 2:
+                    fields.append((args[0], "multi", None, separator(args[1])))
+                elif key in _KINDS and key != "multi" and args:
+                    kind, mode = _KINDS[key]
+                    fields.extend((a, kind, mode, None) for a in args)
+                else:
+                    raise ValueError(f"cannot read directive {raw.strip()!r}; expected one of "
+                                     "sep/header/columns/label/categorical/numeric/bucket/value/multi")
+            except ValueError as e:
+                raise DataError(str(e), p, no) from None
+        try:
+            return cls(label, fields, sep, header, names)
+        except ValueError as e:
+            raise DataError(str(e), p) from None
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "fields": [list(f) for f in self.fields], "sep": self.sep,
+                "header": self.header, "names": None if self.names is None else list(self.names)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CsvSchema":
+        return cls(d["label"], [tuple(f) for f in d["fields"]], d["sep"], d["header"], d.get("names"))
+
+
+def _names(x) -> list:
+    if x is None:
+        return []
+    if isinstance(x, str):
+        x = x.split(",")
+    return [n.strip() for n in x if n.strip()]
+
+
+class CsvReader:
+    """CSV/TSV file + CsvSchema -> RawChunks.
+
+    label         : False to read a file without labels (y = 0); the label column may be absent
+    skip_bad_rows : drop bad rows (counted in .stats) instead of raising DataError
+    """
+
+    format = "csv"
+
+    def __init__(self, path, schema: CsvSchema, *, label: bool = True, skip_bad_rows: bool = False,
+                 block_bytes: int = BLOCK_BYTES):
+        self.path = path
+        self.schema = schema
+        self.label = bool(label) and schema.label is not None
+        self.skip_bad_rows = bool(skip_bad_rows)
+        self.block_bytes = int(block_bytes)
+        self.columns = schema.column_specs()
+        self.stats = ReadStats()
+
+    def chunks(self):
+        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
+        self.stats = ReadStats()
+        nonfinite = NonFiniteCounter(self.path)
+        self._where = None if self.schema.header else self._positions(self.schema.names, None)
+        for line0, block in iter_line_blocks(self.path, self.block_bytes):
+            chunk = self._parse_block(block, line0, nonfinite)
+            if len(chunk):
+                self.stats.rows += len(chunk)
+                yield chunk
+        if self._where is None:
+            raise DataError("empty file: no header row", self.path)
+        finish_file(self.path, self.stats, nonfinite)
+
+    def _positions(self, names, line):
+        """Column index of the label and of every schema field, from the header (or `columns`)."""
+        names = [n.strip() for n in names]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"header names columns {dup} more than once", self.path, line)
+        where = {n: i for i, n in enumerate(names)}
+        wanted = [f[0] for f in self.schema.fields] + ([self.schema.label] if self.label else [])
+        missing = [n for n in wanted if n not in where]
+        if missing:
+            raise DataError(f"columns {missing} of the schema are not in the header {names}",
+                            self.path, line)
+        return {"n": len(names), "names": names, "index": where}
+
+    def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
+        a = np.frombuffer(block, dtype=np.uint8)
+        starts, ends, _ = line_bounds(a)
+        bad_text = bad_text_lines(block, starts, ends)
+        fields = self.schema.fields
+        out = {f[0]: [] for f in fields}
+        lines, ys = [], []
+        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+            line = line0 + i
+            try:
+                if i in bad_text:
+                    msg, value = bad_text[i]
+                    raise DataError(msg, self.path, line, value=value)
+                text = block[s:e].decode("utf-8")
+                if not text.strip():
+                    continue                                       # blank line
+                cells = self._split(text, line)
+                if self._where is None:                            # the header row
+                    self._where = self._positions(cells, line)
+                    continue
+                y, values = self._parse_row(cells, line, nonfinite)
+            except DataError as err:
+                if not self.skip_bad_rows or self._where is None:
+                    raise
+                self.stats.skip(err)
+                continue
+            lines.append(line)
+            ys.append(y)
+            for (name, *_), v in zip(fields, values):
+                out[name].append(v)
+        columns = {}
+        for name, kind, _, _ in fields:
+            if kind == "numeric":
+                columns[name] = np.asarray(out[name], dtype=np.float64)
+            elif kind == "multi":
+                columns[name] = TokenLists.from_lists(out[name])
+            else:
+                columns[name] = out[name]
+        return RawChunk(str(self.path), np.asarray(lines, dtype=np.int64),
+                        np.asarray(ys, dtype=np.float32), columns)
+
+    def _split(self, text: str, line: int) -> list:
+        try:
+            rows = list(csv.reader([text], delimiter=self.schema.sep, strict=True))
+        except csv.Error as e:
+            raise DataError(f"bad CSV quoting ({e})", self.path, line, value=text[:60]) from None
+        if len(rows) != 1:
+            raise DataError("a line break inside a quoted field is not supported", self.path, line,
+                            value=text[:60])
+        return rows[0]
+
+    def _parse_row(self, cells, line: int, nonfinite: NonFiniteCounter):
+        w = self._where
+        if len(cells) != w["n"]:
+            raise DataError(f"expected {w['n']} columns (separator {self.schema.sep!r}), "
+                            f"got {len(cells)}", self.path, line)
+        y = 0.0
+        if self.label:
+            j = w["index"][self.schema.label]
+            v = cells[j].strip()
+            if v in ("0", "1", "0.0", "1.0"):
+                y = float(v)
+            else:
+                raise DataError("label must be 0 or 1", self.path, line,
+                                (self.schema.label, j + 1), cells[j])
+        values = []
+        for name, kind, _, msep in self.schema.fields:
+            j = w["index"][name]
+            cell = cells[j]
+            if kind == "numeric":
+                t = cell.strip()
+                if not t:
+                    values.append(np.nan)
+                    continue
+                try:
+                    x = float(t)
+                except ValueError:
+                    raise DataError("not a number", self.path, line, (name, j + 1), cell) from None
+                if not np.isfinite(x):
+                    nonfinite.add(1, line, name, j + 1, cell)
+                    x = np.nan
+                values.append(x)
+            elif kind == "multi":
+                values.append([t for t in cell.split(msep) if t])
+            else:
+                values.append(cell)
+        return y, values
+
+
+def read_schema(path) -> CsvSchema:
+    """CsvSchema.from_file(path)."""
+    return CsvSchema.from_file(Path(path))

@@ -1,0 +1,212 @@
+"""Readers for libSVM / libFM (`label idx:val ...`) and libFFM (`label field:idx:val ...`) files.
+
+    1 3:1 10:0.5 27:1          libSVM / libFM: label, then feature index:value pairs
+    0 0:3:1 1:10:1 2:27:0.5    libFFM: label, then field:index:value triples
+
+Labels are 0/1 or -1/+1 (-1 becomes 0). Tokens are separated by spaces or
+tabs; blank lines are ignored. A row keeps its features as (field id,
+feature id, value) entries (raw.SparseEntries); the preprocessing then gives
+every field id its own multi-valued field whose slots hold that field's
+features with val = x, the feature's value, so a model summing a field's
+slots computes sum_j x_j E[j] - exactly the linear and embedding terms of an
+FM over that field's features.
+
+Which field does a libSVM feature belong to? The format does not say, and the
+models interact *fields* (FM: <e_f, e_g> for f < g; a multi-valued field's
+features are pooled first, so pairs inside one field are not modelled).
+The choice is therefore the user's, with `fields=`:
+
+  "single"    (default) all features in one field "features". Every feature
+              keeps one embedding, whatever the file, which is why it is the
+              default - but FM/DeepFM then see no pairs (one field), and are
+              no better than logistic regression. Use it for LR, or when you
+              know nothing about the features.
+  "position"  the j-th feature of a row is field j ("pos0", "pos1", ...): right for
+              files written from a fixed list of one-hot fields in a fixed order
+              (libFM's user-then-item files, most CTR conversions), wrong for
+              bag-of-words rows, where position means nothing.
+  ranges      "user:1-943,item:944-2625" or [("user", 1, 943), ...]: contiguous
+              inclusive index ranges, the usual way libFM files are built. An
+              index outside every range is a DataError.
+
+libFFM files say the field of every feature, so there is nothing to choose:
+field id f becomes field "field{f}".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries,
+                  bad_text_lines, finish_file, iter_line_blocks, line_bounds)
+
+
+def parse_field_ranges(spec) -> list:
+    """[(name, lo, hi), ...] from "name:lo-hi,..." or a list of triples; checks they do not overlap."""
+    if isinstance(spec, str):
+        out = []
+        for part in spec.split(","):
+            part = part.strip()
+            try:
+                name, rng = part.rsplit(":", 1)
+                lo, hi = rng.split("-")
+                out.append((name.strip(), int(lo), int(hi)))
+            except ValueError:
+                raise ValueError(f"field range {part!r} is not of the form name:lo-hi "
+                                 f"(e.g. user:1-943)") from None
+    else:
+        out = [(str(n), int(lo), int(hi)) for n, lo, hi in spec]
+    if not out:
+        raise ValueError("no field ranges given")
+    for name, lo, hi in out:
+        if lo > hi or lo < 0:
+            raise ValueError(f"field range {name}:{lo}-{hi} is empty or negative")
+    if len({n for n, _, _ in out}) != len(out):
+        raise ValueError(f"field range names must be unique: {[n for n, _, _ in out]}")
+    srt = sorted(out, key=lambda t: t[1])
+    for (n1, _, h1), (n2, l2, _) in zip(srt, srt[1:]):
+        if l2 <= h1:
+            raise ValueError(f"field ranges {n1} and {n2} overlap")
+    return out
+
+
+class LibSVMReader:
+    """libSVM/libFM (ffm=False) or libFFM (ffm=True) file -> RawChunks with one sparse column.
+
+    fields        : libSVM only: "single" | "position" | ranges (see the module docstring)
+    skip_bad_rows : drop bad rows (counted in .stats) instead of raising DataError
+    """
+
+    def __init__(self, path, *, ffm: bool = False, fields="single", skip_bad_rows: bool = False,
+                 block_bytes: int = BLOCK_BYTES):
+        self.path = path
+        self.ffm = bool(ffm)
+        self.format = "libffm" if self.ffm else "libsvm"
+        self.skip_bad_rows = bool(skip_bad_rows)
+        self.block_bytes = int(block_bytes)
+        self.ranges = None
+        if self.ffm:
+            self.mode = "ffm"
+            spec = ColumnSpec("field", "sparse")
+        elif fields == "single":
+            self.mode = "single"
+            spec = ColumnSpec("features", "sparse", names=("features",))
+        elif fields == "position":
+            self.mode = "position"
+            spec = ColumnSpec("pos", "sparse")
+        else:
+            self.mode = "ranges"
+            self.ranges = parse_field_ranges(fields)
+            order = sorted(range(len(self.ranges)), key=lambda i: self.ranges[i][1])
+            self._lo = np.array([self.ranges[i][1] for i in order], dtype=np.int64)
+            self._hi = np.array([self.ranges[i][2] for i in order], dtype=np.int64)
+            self._fid = np.array(order, dtype=np.int64)
+            spec = ColumnSpec("features", "sparse", names=tuple(n for n, _, _ in self.ranges))
+        self.columns = (spec,)
+        self.stats = ReadStats()
+
+    def chunks(self):
+        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
+        self.stats = ReadStats()
+        nonfinite = NonFiniteCounter(self.path)
+        for line0, block in iter_line_blocks(self.path, self.block_bytes):
+            chunk = self._parse_block(block, line0, nonfinite)
+            if len(chunk):
+                self.stats.rows += len(chunk)
+                yield chunk
+        finish_file(self.path, self.stats, nonfinite)
+
+    def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
+        a = np.frombuffer(block, dtype=np.uint8)
+        starts, ends, _ = line_bounds(a)
+        bad_text = bad_text_lines(block, starts, ends)
+        lines, ys, counts, fields, feats, vals = [], [], [], [], [], []
+        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+            line = line0 + i
+            try:
+                if i in bad_text:
+                    msg, value = bad_text[i]
+                    raise DataError(msg, self.path, line, value=value)
+                toks = block[s:e].decode("utf-8").split()
+                if not toks:
+                    continue                                   # blank line
+                row = self._parse_tokens(toks, line, nonfinite)
+            except DataError as err:
+                if not self.skip_bad_rows:
+                    raise
+                self.stats.skip(err)
+                continue
+            y, f, k, v = row
+            lines.append(line)
+            ys.append(y)
+            counts.append(len(k))
+            fields.extend(f)
+            feats.extend(k)
+            vals.extend(v)
+        n = len(ys)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.asarray(counts, dtype=np.int64), out=indptr[1:])
+        feats = np.asarray(feats, dtype=np.int64)
+        if self.mode == "single":
+            fields = np.zeros(feats.shape[0], dtype=np.int64)
+        elif self.mode == "position":                          # j-th entry of its row
+            row = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+            fields = np.arange(feats.shape[0], dtype=np.int64) - indptr[row]
+        else:                                                  # ffm: as read; ranges: looked up
+            fields = np.asarray(fields, dtype=np.int64)
+        entries = SparseEntries(indptr, fields, feats, np.asarray(vals, dtype=np.float64))
+        return RawChunk(str(self.path), np.asarray(lines, dtype=np.int64),
+                        np.asarray(ys, dtype=np.float32), {self.columns[0].name: entries})
+
+    def _parse_tokens(self, toks, line: int, nonfinite: NonFiniteCounter):
+        """(y, field ids, feature ids, values) of one row's tokens, or DataError."""
+        y = _label(toks[0], self.path, line)
+        parts = 3 if self.ffm else 2
+        what = "field:index:value" if self.ffm else "index:value"
+        f_ids, k_ids, values = [], [], []
+        for j, tok in enumerate(toks[1:], start=2):
+            p = tok.split(":")
+            col = (what, j)
+            if len(p) != parts:
+                raise DataError(f"expected {what}", self.path, line, col, tok)
+            try:
+                ints = [int(t) for t in p[:-1]]
+            except ValueError:
+                raise DataError(f"{what}: field and index must be integers", self.path, line, col,
+                                tok) from None
+            if min(ints) < 0 or max(ints) >= 1 << 62:
+                raise DataError(f"{what}: field and index must be in [0, 2^62)", self.path, line,
+                                col, tok)
+            try:
+                x = float(p[-1])
+            except ValueError:
+                raise DataError(f"{what}: value is not a number", self.path, line, col, tok) from None
+            if not np.isfinite(x):
+                nonfinite.add(1, line, what, j, tok)           # a missing value: drop the entry
+                continue
+            k = ints[-1]
+            if self.mode == "ffm":
+                f = ints[0]
+            elif self.mode == "ranges":
+                r = int(np.searchsorted(self._lo, k, side="right")) - 1
+                if r < 0 or k > self._hi[r]:
+                    raise DataError("feature index is in no field range "
+                                    f"({', '.join(f'{n}:{lo}-{hi}' for n, lo, hi in self.ranges)})",
+                                    self.path, line, col, tok)
+                f = int(self._fid[r])
+            else:
+                f = 0
+            f_ids.append(f)
+            k_ids.append(k)
+            values.append(x)
+        return y, f_ids, k_ids, values
+
+
+def _label(tok: str, path, line: int) -> float:
+    try:
+        v = float(tok)
+    except ValueError:
+        v = None
+    if v not in (0.0, 1.0, -1.0):
+        raise DataError("label must be 0/1 or -1/+1", path, line, ("label", 1), tok)
+    return 1.0 if v > 0 else 0.0

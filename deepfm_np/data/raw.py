@@ -1,0 +1,330 @@
+"""What every reader hands to the preprocessing: a schema and chunks of raw columns.
+
+A reader turns a file into a stream of `RawChunk`s of at most a few MB each,
+so that a file larger than memory can be read twice (count, then encode)
+without ever holding it whole. A chunk is column-oriented: one entry per
+input column, in one of four raw forms that the preprocessing
+(`preprocess.py`) knows how to encode:
+
+    kind "categorical"  list[str] of n values ("" = missing, a value of its own),
+                        or PackedStrings: the same values packed into uint64 keys
+    kind "numeric"      ndarray (n,) float64, NaN = missing
+    kind "multi"        TokenLists: n lists of str tokens, as CSR (indptr, tokens)
+    kind "sparse"       SparseEntries: n lists of (field id, feature id, value), as CSR
+
+`ColumnSpec` names a column and its kind; a reader's `.columns` is its schema.
+
+This module also holds what the text readers share: opening a file with a
+clear error, reading it in blocks of whole lines while keeping line numbers,
+finding the lines that are not UTF-8, and the once-per-file warning about
+NaN/inf numbers.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+RAW_KINDS = ("categorical", "numeric", "multi", "sparse")
+NUMERIC_MODES = ("bucket", "value")
+BLOCK_BYTES = 1 << 22  # 4 MiB of text per chunk: ~20k Criteo rows, a few tens of MB once split
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column.
+
+    name  : column name (also the encoded field's name, except for "sparse")
+    kind  : "categorical" | "numeric" | "multi" | "sparse"
+    mode  : numeric only: "bucket" | "value" | None (use the encoder's default)
+    names : sparse only: field names by field id, or None to name them f"{name}{id}"
+    """
+
+    name: str
+    kind: str
+    mode: str | None = None
+    names: tuple | None = None
+
+    def __post_init__(self):
+        if self.kind not in RAW_KINDS:
+            raise ValueError(f"column {self.name!r}: kind {self.kind!r} is not one of {RAW_KINDS}")
+        if self.mode is not None and (self.kind != "numeric" or self.mode not in NUMERIC_MODES):
+            raise ValueError(f"column {self.name!r}: mode {self.mode!r} needs kind 'numeric' "
+                             f"and one of {NUMERIC_MODES}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "mode": self.mode,
+                "names": None if self.names is None else list(self.names)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ColumnSpec":
+        names = d.get("names")
+        return cls(d["name"], d["kind"], d.get("mode"), None if names is None else tuple(names))
+
+
+# ---- raw column forms ---------------------------------------------------------------
+@dataclass
+class PackedStrings:
+    """n categorical values of at most 8 UTF-8 bytes, each packed into one uint64.
+
+    keys (n,) uint64: the value's bytes left-aligned, big-endian, zero-padded
+    ("" -> 0). Text files never contain NUL bytes (readers reject them), so
+    the packing is one-to-one, and numpy can sort and search the keys far
+    faster than Python can hash the strings: this is what makes the Criteo
+    reader fast. `to_strings()` gives the values back.
+    """
+
+    keys: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    def to_strings(self) -> list:
+        return unpack_strings(self.keys)
+
+
+def pack_string(s: str) -> int | None:
+    """The uint64 key of `s` (see PackedStrings), or None if it is longer than 8 bytes."""
+    b = s.encode("utf-8")
+    if len(b) > 8 or b"\0" in b:
+        return None
+    return int.from_bytes(b.ljust(8, b"\0"), "big")
+
+
+def unpack_strings(keys: np.ndarray) -> list:
+    """list[str] from uint64 keys (inverse of pack_string)."""
+    as_bytes = np.ascontiguousarray(keys, dtype=">u8").view("S8")  # numpy drops trailing NULs
+    return [b.decode("utf-8") for b in as_bytes.tolist()]
+
+
+@dataclass
+class TokenLists:
+    """n lists of string tokens (a multi-valued column), in CSR form.
+
+    indptr (n+1,) int64 : row r's tokens are tokens[indptr[r]:indptr[r+1]]
+    tokens list[str]    : all tokens, row after row
+    """
+
+    indptr: np.ndarray
+    tokens: list
+
+    def __len__(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+    @classmethod
+    def from_lists(cls, lists) -> "TokenLists":
+        lens = np.fromiter((len(t) for t in lists), dtype=np.int64, count=len(lists))
+        indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        return cls(indptr, [tok for t in lists for tok in t])
+
+
+@dataclass
+class SparseEntries:
+    """n rows of (field id, feature id, value) entries (libSVM / libFFM), in CSR form.
+
+    indptr (n+1,) int64, fields (nnz,) int64, features (nnz,) int64, values (nnz,) float64
+    """
+
+    indptr: np.ndarray
+    fields: np.ndarray
+    features: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+
+@dataclass
+class RawChunk:
+    """n consecutive data rows of one file.
+
+    path    : the file they came from
+    lines   : (n,) int64 1-based line numbers, for error messages
+    y       : (n,) float32 labels in {0, 1} (zeros when the file has no labels)
+    columns : column name -> raw column (see the module docstring)
+    """
+
+    path: str
+    lines: np.ndarray
+    y: np.ndarray
+    columns: dict
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass
+class ReadStats:
+    """What one pass over a file saw: rows kept, bad rows skipped, NaN/inf numbers made missing."""
+
+    rows: int = 0
+    skipped: int = 0
+    nonfinite: int = 0
+    first_skipped: list = field(default_factory=list)  # the first few skipped rows' errors (str)
+
+    def skip(self, err: DataError, keep: int = 5) -> None:
+        self.skipped += 1
+        if len(self.first_skipped) < keep:
+            self.first_skipped.append(str(err))
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "skipped": self.skipped, "nonfinite": self.nonfinite,
+                "first_skipped": list(self.first_skipped)}
+
+
+# ---- files and blocks of lines ---------------------------------------------------------
+def check_file(path) -> Path:
+    """Path of an existing, readable regular file, else DataError naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError("file not found", p)
+    if p.is_dir():
+        raise DataError("is a directory, expected a file", p)
+    if not os.access(p, os.R_OK):
+        raise DataError("file is not readable (permission denied)", p)
+    return p
+
+
+def iter_line_blocks(path, block_bytes: int = BLOCK_BYTES):
+    """Yield (first_line_number, block) with `block` bytes of whole lines, each ending in b"\\n".
+
+    A last line without a newline gets one. Line numbers are 1-based. Memory
+    is one block plus one partial line, whatever the file size.
+    """
+    p = check_file(path)
+    line_no = 1
+    rest = b""
+    try:
+        with open(p, "rb") as f:
+            while True:
+                data = f.read(block_bytes)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0:          # no newline yet: keep reading (a very long line)
+                    rest = data
+                    continue
+                block, rest = data[:cut + 1], data[cut + 1:]
+                yield line_no, block
+                line_no += block.count(b"\n")
+    except OSError as e:
+        raise DataError(f"cannot read file: {e.strerror or e}", p) from None
+    if rest:
+        yield line_no, rest + b"\n"
+
+
+def line_bounds(a: np.ndarray):
+    """Line starts and ends (exclusive, a trailing '\\r' excluded) of a block of whole lines.
+
+    a (B,) uint8 ending in '\\n' -> (starts (L,) int64, ends (L,) int64, newlines (L,) int64)
+    """
+    nl = np.flatnonzero(a == 10)
+    starts = np.empty_like(nl)
+    if nl.shape[0]:
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+    ends = nl.copy()
+    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)   # Windows line ends
+    ends[cr] -= 1
+    return starts, ends, nl
+
+
+def bad_text_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> dict:
+    """{line index: (message, value)} for lines that are not valid UTF-8 or hold a NUL byte.
+
+    Cheap when the block is clean (one decode of the whole block); line by
+    line only when something is wrong.
+    """
+    clean = b"\0" not in block
+    if clean:
+        try:
+            block.decode("utf-8")
+            return {}
+        except UnicodeDecodeError:
+            pass
+    bad = {}
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+        raw = block[s:e]
+        if b"\0" in raw:
+            bad[i] = ("NUL byte in a text file (binary data?)", raw[:40])
+            continue
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            bad[i] = (f"bytes that are not UTF-8 at character {err.start + 1}", raw[err.start:err.start + 8])
+    return bad
+
+
+class NonFiniteCounter:
+    """Counts NaN/inf numbers made missing in one file; warns once, with the count and the first place."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.count = 0
+        self.first = None  # (line, column name, column number, text)
+
+    def add(self, count: int, line=None, name=None, number=None, text=None) -> None:
+        if count and self.first is None:
+            self.first = (line, name, number, text)
+        self.count += int(count)
+
+    def warn(self) -> None:
+        if self.count:
+            line, name, number, text = self.first
+            warnings.warn(
+                f"{self.path}: {self.count} NaN/inf numeric value(s) treated as missing "
+                f"(first at line {line}, column {number} ({name}): {text!r})",
+                RuntimeWarning, stacklevel=3)
+
+
+def finish_file(path, stats: ReadStats, nonfinite: NonFiniteCounter) -> None:
+    """End-of-file checks shared by all readers: warn about NaN/inf, refuse a file with no rows."""
+    stats.nonfinite = nonfinite.count
+    nonfinite.warn()
+    if stats.rows == 0:
+        if stats.skipped:
+            raise DataError(f"no usable rows: all {stats.skipped} data row(s) were bad and skipped "
+                            f"(first: {stats.first_skipped[0]})", path)
+        raise DataError("empty file: no data rows", path)
+
+
+def parse_float(text: str):
+    """float(text), or None if it is not a number. Accepts what Python's float() accepts."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def take_rows(chunk: RawChunk, rows: np.ndarray) -> RawChunk:
+    """The chunk restricted to `rows` (int positions, in the order given)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = {}
+    for name, col in chunk.columns.items():
+        if isinstance(col, np.ndarray):
+            cols[name] = col[rows]
+        elif isinstance(col, PackedStrings):
+            cols[name] = PackedStrings(col.keys[rows])
+        elif isinstance(col, TokenLists):
+            lens = np.diff(col.indptr)[rows]
+            indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+            np.cumsum(lens, out=indptr[1:])
+            tokens = [t for r in rows.tolist() for t in col.tokens[col.indptr[r]:col.indptr[r + 1]]]
+            cols[name] = TokenLists(indptr, tokens)
+        elif isinstance(col, SparseEntries):
+            lens = np.diff(col.indptr)[rows]
+            indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+            np.cumsum(lens, out=indptr[1:])
+            # entry positions of the selected rows, row after row
+            pos = np.repeat(col.indptr[rows] - indptr[:-1], lens) + np.arange(indptr[-1], dtype=np.int64)
+            cols[name] = SparseEntries(indptr, col.fields[pos], col.features[pos], col.values[pos])
+        else:
+            cols[name] = [col[i] for i in rows.tolist()]
+    return RawChunk(chunk.path, chunk.lines[rows], chunk.y[rows], cols)
