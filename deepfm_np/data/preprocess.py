@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataError
 from ..fields import FieldLayout
 from .numeric import bucket_codes, value_encode
 from .raw import NUMERIC_MODES, ColumnSpec, PackedStrings, RawChunk, SparseEntries, TokenLists
@@ -302,6 +303,11 @@ class _Sparse:
             self.longest[fid] = max(self.longest.get(fid, 0), most)
 
     def finish(self, min_count: int) -> None:
+        if self.spec.names is not None:           # named fields exist even if no row used them
+            for fid in range(len(self.spec.names)):
+                self.longest.setdefault(fid, 0)
+                if not self.hash_buckets:
+                    self.counters.setdefault(fid, IntCounter())
         self.fids = sorted(self.longest)
         for fid in self.fids:
             if not self.hash_buckets:
@@ -437,6 +443,9 @@ class Encoder:
 
     def _make_layout(self) -> None:
         specs = [f for codec in self.codecs for f in codec.fields()]
+        if not specs:
+            raise DataError("the training data has no features at all (every row is empty), "
+                            "so there is no field to learn from")
         names, sizes, kinds, widths = zip(*specs)
         self.layout = FieldLayout(names, sizes, kinds, widths)
 
