@@ -15,6 +15,10 @@ wrapper does (and raises ValueError naming the problem), then calls the `@njit` 
 has a NumPy twin `<name>_numpy` with the same signature as the wrapper; the tests compare the two on
 repeated ids, an empty batch, a single row, float32 and float64.
 
+`error_model="numpy"` on every kernel: a float division by zero gives inf/nan as in NumPy instead of
+raising ZeroDivisionError. This is not fastmath (every operation is still IEEE-exact); it removes a
+branch from every division, which lets LLVM vectorise the loops (dense Adam ran 2x faster).
+
 What is not here: no `fastmath` (it licenses reassociation, which would make a gradient kernel disagree
 with its twin and with finite differences), and no `prange` over occurrences (two threads adding into
 the same row of a repeated id would race).
@@ -102,7 +106,7 @@ def _check_row_update(table, rows, g, states):
 # gather_rows: E = V[idx]
 # --------------------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gather_rows_kernel(table, idx, out):
     """out[n, :] = table[idx[n], :].
 
@@ -159,7 +163,7 @@ def gather_rows(table: np.ndarray, idx: np.ndarray, out: np.ndarray | None = Non
 _SCRATCH_MAX_ROWS = 1 << 24  # 16M rows = 128 MB of scratch; larger ids use the sort-based kernel
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _unique_rows_first_seen(idx, slot):
     """Pass 1 of the slot method: the distinct rows of idx in first-occurrence order.
 
@@ -177,7 +181,7 @@ def _unique_rows_first_seen(idx, slot):
     return uniq[:U]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sum_into_slots(idx, grads, rows, slot):
     """Pass 2 of the slot method: summed[u] = sum of grads[n] over idx[n] == rows[u].
 
@@ -198,7 +202,7 @@ def _sum_into_slots(idx, grads, rows, slot):
     return summed
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sum_sorted_runs(idx, grads, order):
     """Sort method: sum grads over runs of equal ids, visiting them in `order`.
 
@@ -298,7 +302,7 @@ def scatter_add_rows(idx_flat: np.ndarray, row_grads: np.ndarray):
 # optimizer row updates (in place; rows unique). Equations next to each kernel.
 # --------------------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sgd_rows_kernel(table, rows, g, lr, l2):
     """table[r] -= lr * (g + l2 * table[r]) for each touched row r.
 
@@ -327,7 +331,7 @@ def sgd_rows(table, rows, g, lr, l2=0.0):
     _sgd_rows_kernel(t2, rows, g2, float(lr), float(l2))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adagrad_rows_kernel(table, acc, rows, g, lr, eps, l2):
     """Adagrad on touched rows.
 
@@ -364,7 +368,7 @@ def adagrad_rows(table, acc, rows, g, lr, eps=1e-8, l2=0.0):
     _adagrad_rows_kernel(t2, st["acc"], rows, g2, float(lr), float(eps), float(l2))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam_rows_kernel(table, m, v, count, rows, g, lr, beta1, beta2, eps, l2):
     """Lazy Adam on touched rows, bias-corrected with each row's own step count.
 
@@ -375,8 +379,8 @@ def _adam_rows_kernel(table, m, v, count, rows, g, lr, beta1, beta2, eps, l2):
         r = rows[i]
         c = count[r] + 1
         count[r] = c
-        bc1 = 1.0 - math.pow(beta1, np.float64(c))
-        bc2 = 1.0 - math.pow(beta2, np.float64(c))
+        a = lr / (1.0 - math.pow(beta1, np.float64(c)))           # lr / (1 - b1^c)
+        s = 1.0 / math.sqrt(1.0 - math.pow(beta2, np.float64(c)))  # 1 / sqrt(1 - b2^c)
         for k in range(table.shape[1]):
             w = np.float64(table[r, k])
             gk = g[i, k] + l2 * w
@@ -384,7 +388,7 @@ def _adam_rows_kernel(table, m, v, count, rows, g, lr, beta1, beta2, eps, l2):
             vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
             m[r, k] = mk
             v[r, k] = vk
-            table[r, k] = w - lr * (mk / bc1) / (math.sqrt(vk / bc2) + eps)
+            table[r, k] = w - a * mk / (math.sqrt(vk) * s + eps)
 
 
 def adam_rows_numpy(table, m, v, count, rows, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
@@ -393,15 +397,15 @@ def adam_rows_numpy(table, m, v, count, rows, g, lr, beta1=0.9, beta2=0.999, eps
     beta1, beta2 = float(beta1), float(beta2)
     c = count[rows] + 1
     count[rows] = c
-    bc1 = (1.0 - np.power(beta1, c.astype(np.float64)))[:, None]
-    bc2 = (1.0 - np.power(beta2, c.astype(np.float64)))[:, None]
+    a = (float(lr) / (1.0 - np.power(beta1, c.astype(np.float64))))[:, None]
+    s = (1.0 / np.sqrt(1.0 - np.power(beta2, c.astype(np.float64))))[:, None]
     w = t2[rows].astype(np.float64)
     gk = g2.astype(np.float64) + float(l2) * w
     mk = beta1 * m2[rows].astype(np.float64) + (1.0 - beta1) * gk
     vk = beta2 * v2[rows].astype(np.float64) + (1.0 - beta2) * gk * gk
     m2[rows] = mk
     v2[rows] = vk
-    t2[rows] = w - float(lr) * (mk / bc1) / (np.sqrt(vk / bc2) + float(eps))
+    t2[rows] = w - a * mk / (np.sqrt(vk) * s + float(eps))
 
 
 def adam_rows(table, m, v, count, rows, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
@@ -412,6 +416,10 @@ def adam_rows(table, m, v, count, rows, g, lr, beta1=0.9, beta2=0.999, eps=1e-8,
         m_r   <- b1 m_r + (1 - b1) g'_r
         v_r   <- b2 v_r + (1 - b2) g'_r**2
         w_r   <- w_r - lr * (m_r / (1 - b1**c_r)) / (sqrt(v_r / (1 - b2**c_r)) + eps)
+
+    computed as  w_r - a_r * m_r / (sqrt(v_r) * s_r + eps)  with the per-row scalars
+    a_r = lr / (1 - b1**c_r) and s_r = 1 / sqrt(1 - b2**c_r): the same number up to rounding, with one
+    division and one square root per coordinate instead of three divisions and a root.
 
     Why a per-row count: with one global step t, a row first seen at step t = 1000 would get
     m_r = (1 - b1) g, divided by 1 - b1**1000 ~ 1, i.e. a step ~10x too small (and sqrt(v) ~30x too
@@ -424,7 +432,7 @@ def adam_rows(table, m, v, count, rows, g, lr, beta1=0.9, beta2=0.999, eps=1e-8,
                       float(eps), float(l2))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ftrl_rows_kernel(table, z, n, rows, g, alpha, beta, l1, l2, l2g):
     """FTRL-Proximal on touched rows; the new weight is computed from (z, n), not stepped.
 
@@ -485,34 +493,34 @@ def ftrl_rows(table, z, n, rows, g, alpha, beta=1.0, l1=0.0, l2=0.0, l2g=0.0):
 # fused dense Adam
 # --------------------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam_dense_kernel(param, m, v, grad, lr, beta1, beta2, eps, step):
     """One Adam step over a flat parameter in a single pass.
 
     param, m, v, grad (P,) float (same dtype); lr, beta1, beta2, eps float64; step int64 >= 1.
     """
-    bc1 = 1.0 - math.pow(beta1, np.float64(step))
-    bc2 = 1.0 - math.pow(beta2, np.float64(step))
+    a = lr / (1.0 - math.pow(beta1, np.float64(step)))           # lr / (1 - b1^t)
+    s = 1.0 / math.sqrt(1.0 - math.pow(beta2, np.float64(step)))  # 1 / sqrt(1 - b2^t)
     for i in range(param.shape[0]):
         gk = np.float64(grad[i])
         mk = beta1 * m[i] + (1.0 - beta1) * gk
         vk = beta2 * v[i] + (1.0 - beta2) * gk * gk
         m[i] = mk
         v[i] = vk
-        param[i] = param[i] - lr * (mk / bc1) / (math.sqrt(vk / bc2) + eps)
+        param[i] = param[i] - a * mk / (math.sqrt(vk) * s + eps)
 
 
 def adam_dense_numpy(param, m, v, grad, lr, beta1, beta2, eps, step):
     """NumPy twin of adam_dense (about ten temporaries of size P)."""
     beta1, beta2 = float(beta1), float(beta2)
-    bc1 = 1.0 - np.power(beta1, np.float64(step))
-    bc2 = 1.0 - np.power(beta2, np.float64(step))
+    a = float(lr) / (1.0 - np.power(beta1, np.float64(step)))
+    s = 1.0 / np.sqrt(1.0 - np.power(beta2, np.float64(step)))
     gk = grad.astype(np.float64)
     mk = beta1 * m.astype(np.float64) + (1.0 - beta1) * gk
     vk = beta2 * v.astype(np.float64) + (1.0 - beta2) * gk * gk
     m[...] = mk
     v[...] = vk
-    param[...] = param.astype(np.float64) - float(lr) * (mk / bc1) / (np.sqrt(vk / bc2) + float(eps))
+    param[...] = param.astype(np.float64) - a * mk / (np.sqrt(vk) * s + float(eps))
 
 
 def adam_dense(param, m, v, grad, lr, beta1, beta2, eps, step):
@@ -520,6 +528,9 @@ def adam_dense(param, m, v, grad, lr, beta1, beta2, eps, step):
 
         m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
         p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+    computed, like adam_rows, as p - a * m / (sqrt(v) * s + eps), a = lr / (1 - b1^t),
+    s = 1 / sqrt(1 - b2^t) (one division and one root per element; ~1 ns/element for float32).
     """
     _check("param", param, floats=True)
     for name, a in (("m", m), ("v", v), ("grad", grad)):
