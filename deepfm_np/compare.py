@@ -1,0 +1,376 @@
+"""The paper's Table 2 and efficiency figure, rerun at laptop scale.
+
+Trains every model of Table 2 (and DeepFM's two stop-gradient ablations) on
+one data set, over several seeds, and tabulates test AUC and log loss (mean
+and spread over seeds), training time relative to LR and parameter counts,
+beside the paper's Criteo numbers. From a notebook:
+
+    from deepfm_np.compare import CompareConfig, compare, write_results
+    res = compare(CompareConfig(models=("lr", "fm", "deepfm"), rows=50_000, seeds=2))
+    res.rows                      # one dict per model (auc_mean, auc_std, ..., time_vs_lr, params)
+    write_results(res, "out/")    # results.md, results.csv, results.json, auc.png, time.png
+
+`python -m deepfm_np compare` is this module with command-line options.
+
+What the numbers mean.
+- Seeds change the initial weights, the shuffling and the dropout masks; the
+  data (and its train/valid/test split) stays fixed, so the spread is the
+  training noise, not the sampling noise of the test set.
+- Each run trains with early stopping on the validation split and restores the
+  best epoch; AUC and log loss are measured on the test split.
+- time_vs_lr is training time PER EPOCH (forward + backward + update, no
+  validation) relative to LR's, so early stopping after different numbers of
+  epochs does not distort it. FNN's includes its FM pre-training (per epoch of
+  stage 1, added to per epoch of stage 2; pretrain_vs_lr is stage 1 alone), as
+  the paper's figure counts both stages.
+- LR is trained with FTRL-Proximal as in the paper (lr_optimizer, ftrl_*);
+  every other model with Adam.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .dataset import ArrayDataset
+from .models.registry import LABELS, build_model, model_names
+from .optim import make_optimizer
+from .train import TrainConfig, evaluate, train
+
+TABLE2 = ("lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm")
+ABLATIONS = ("deepfm_dnn_only", "deepfm_fm_only")
+
+# The paper's numbers (Guo et al. 2017, Table 2 and the efficiency figure of arXiv v1), never ours.
+PAPER_CRITEO = {"lr": (0.7686, 0.47762), "fm": (0.7892, 0.46077), "fnn": (0.7963, 0.45738),
+                "ipnn": (0.7972, 0.45323), "opnn": (0.7982, 0.45256), "pnn": (0.7987, 0.45214),
+                "lr_dnn": (0.7981, 0.46772), "fm_dnn": (0.7850, 0.45382), "deepfm": (0.8007, 0.45083)}
+PAPER_TIME_CPU = {"lr": 1.0, "fnn": 1.89 + 1.32, "lr_dnn": 1.89, "fm_dnn": 2.15, "ipnn": 37.61,
+                  "opnn": 1.92, "pnn": 30.44, "deepfm": 2.00}     # FNN: train 1.89 + FM pre-train 1.32
+PAPER_PRETRAIN_CPU = {"fnn": 1.32}
+
+
+@dataclass
+class CompareConfig:
+    models: tuple = TABLE2 + ABLATIONS
+    seeds: int = 3                      # runs per model, seeds 0 .. seeds-1
+    data: str = "synthetic"             # "synthetic" or "criteo:DIR" (DIR/train.txt, DIR/test.txt, ...)
+    rows: int = 250_000                 # synthetic rows, split 80/10/10
+    data_seed: int = 0                  # the synthetic world and its split (fixed across seeds)
+    epochs: int = 3                     # at most (early stopping on validation AUC)
+    patience: int = 1
+    batch_size: int = 1024
+    optimizer: str = "adam"             # every model except LR
+    lr: float = 3e-3
+    l2_embed: float = 0.0
+    embed_dim: int = 10
+    hidden: tuple = (100, 100, 100)
+    keep_prob: float = 0.9              # probability of KEEPING a unit (the paper's "dropout")
+    activation: str | None = None       # None: each model's default (tanh for IPNN, relu for the rest)
+    lr_optimizer: str = "ftrl"          # LR's optimizer, as in the paper
+    ftrl_alpha: float = 0.05
+    ftrl_l1: float = 0.0
+    ftrl_l2: float = 0.0
+    progress: bool = False              # per-batch progress bars
+
+    def __post_init__(self):
+        self.models = tuple(self.models)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        unknown = [m for m in self.models if m not in model_names()]
+        if unknown:
+            raise ValueError(f"unknown model(s) {', '.join(unknown)}; valid models: {', '.join(model_names())}")
+        if not self.models:
+            raise ValueError("no models to compare")
+        if self.seeds < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"seeds, epochs and batch size must be >= 1, got {self.seeds}, {self.epochs}, "
+                             f"{self.batch_size}")
+        if not 0.0 < self.keep_prob <= 1.0:
+            raise ValueError(f"keep probability must be in (0, 1], got {self.keep_prob}")
+        if not (self.lr > 0 and self.ftrl_alpha > 0):
+            raise ValueError(f"learning rates must be > 0, got lr {self.lr}, FTRL alpha {self.ftrl_alpha}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+
+
+@dataclass
+class Splits:
+    """train / valid / test ArrayDatasets of one data set, its name and facts about it (info)."""
+    train: object
+    valid: object
+    test: object
+    name: str
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class CompareResult:
+    rows: list            # one dict per model, in the order asked for
+    runs: list            # one dict per (model, seed)
+    info: dict            # the data: sizes, and for synthetic data the teacher's scores
+    config: dict
+
+
+# ---- data ----------------------------------------------------------------------------------------
+def load_data(spec="synthetic", rows=250_000, seed=0) -> Splits:
+    """The data set named by `spec`, split into train / valid / test.
+
+    "synthetic"    make_synthetic(rows, seed) split 80/10/10; info has the teacher's Bayes-optimal
+                   test AUC/log loss and the oracle AUCs of its parts (what LR / FM could reach at best)
+    "criteo:DIR"   DIR/train.txt, DIR/test.txt and DIR/dev.txt (or a 10% holdout of train.txt);
+                   the encoder is fitted on the training rows only
+    """
+    if spec == "synthetic":
+        from .synthetic import make_synthetic, partial_aucs, split, teacher_metrics
+        data = make_synthetic(int(rows), seed=seed)
+        tr, va, te = split(data, (0.8, 0.1, 0.1), seed=seed)
+        t = teacher_metrics(te)
+        info = {"rows": {"train": len(tr), "valid": len(va), "test": len(te)},
+                "teacher_auc": t["auc"], "teacher_logloss": t["logloss"],
+                "oracle_auc": partial_aucs(te), "table_rows": data.layout.n_rows}
+        return Splits(*(ArrayDataset.from_data(d) for d in (tr, va, te)), "synthetic", info)
+    if spec.startswith("criteo:"):
+        return _load_criteo(spec.split(":", 1)[1], seed)
+    raise ValueError(f"unknown data {spec!r}; use 'synthetic' or 'criteo:DIR' "
+                     f"(DIR holding train.txt and test.txt, optionally dev.txt)")
+
+
+def _load_criteo(directory, seed):
+    from .data import HoldoutReader, encode, fit_encoder, open_reader
+    path = lambda name: os.path.join(directory, name)                                   # noqa: E731
+    for need in ("train.txt", "test.txt"):
+        if not os.path.isfile(path(need)):
+            raise ValueError(f"criteo data: {path(need)} not found (need train.txt and test.txt in {directory})")
+    if os.path.isfile(path("dev.txt")):
+        train_r, valid_r = open_reader("criteo", path("train.txt")), open_reader("criteo", path("dev.txt"))
+    else:
+        train_r = HoldoutReader(open_reader("criteo", path("train.txt")), 0.1, seed, "train")
+        valid_r = HoldoutReader(open_reader("criteo", path("train.txt")), 0.1, seed, "valid")
+    enc = fit_encoder(train_r)
+    parts = [encode(r, enc) for r in (train_r, valid_r, open_reader("criteo", path("test.txt")))]
+    sets = [ArrayDataset(p.idx, p.val, p.y, p.layout) for p in parts]
+    info = {"rows": dict(zip(("train", "valid", "test"), (s.n for s in sets))), "table_rows": enc.layout.n_rows}
+    return Splits(*sets, f"criteo:{directory}", info)
+
+
+# ---- one run -------------------------------------------------------------------------------------
+def run_one(name, splits: Splits, cfg: CompareConfig, seed=0, **overrides) -> dict:
+    """Train model `name` with `seed` (and model keywords `overrides`); its test scores and timings."""
+    kw = dict(embed_dim=cfg.embed_dim, hidden=cfg.hidden, keep_prob=cfg.keep_prob,
+              activation=cfg.activation, seed=seed)
+    kw.update(overrides)
+    model = build_model(name, splits.train.layout, **kw)
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=cfg.lr,
+                       l2_embed=cfg.l2_embed, patience=cfg.patience, seed=seed, progress=cfg.progress)
+    opt = None
+    if name == "lr" and cfg.lr_optimizer == "ftrl":
+        opt = make_optimizer("ftrl", model.params, sparse=model.sparse_params, lr=cfg.ftrl_alpha,
+                             l1=cfg.ftrl_l1, l2=cfg.ftrl_l2)
+    elif name == "lr":
+        opt = make_optimizer(cfg.lr_optimizer, model.params, sparse=model.sparse_params, lr=cfg.lr)
+    t0 = time.perf_counter()
+    res = train(model, splits.train, splits.valid, tcfg, optimizer=opt)
+    wall = time.perf_counter() - t0
+    test = evaluate(model, splits.test)
+    epochs = len(res.history)
+    stage2 = (res.train_seconds - res.pretrain_seconds) / max(epochs, 1)
+    pre = getattr(model, "pretrain_result", None)
+    pre_per_epoch = res.pretrain_seconds / max(len(pre.history), 1) if pre is not None else 0.0
+    return {"model": name, "seed": seed, "auc": test["auc"], "logloss": test["logloss"],
+            "valid_auc": res.best["valid_auc"] if res.best else float("nan"),
+            "best_epoch": res.best["epoch"] if res.best else epochs, "epochs": epochs,
+            "train_seconds": res.train_seconds, "pretrain_seconds": res.pretrain_seconds,
+            "seconds_per_epoch": stage2 + pre_per_epoch, "pretrain_seconds_per_epoch": pre_per_epoch,
+            "wall_seconds": wall, "params": model.n_params(), **{k: _jsonable(v) for k, v in overrides.items()}}
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+# ---- many runs -----------------------------------------------------------------------------------
+def summarize(runs, models=None) -> list:
+    """Aggregate per-seed runs into one row per model (std over seeds with ddof=1; 0 for one seed)."""
+    models = list(models or dict.fromkeys(r["model"] for r in runs))
+    by = {m: [r for r in runs if r["model"] == m] for m in models}
+    lr_time = np.mean([r["seconds_per_epoch"] for r in by["lr"]]) if by.get("lr") else None
+    rows = []
+    for m in models:
+        rs = by[m]
+        if not rs:
+            continue
+        auc, ll = np.array([r["auc"] for r in rs]), np.array([r["logloss"] for r in rs])
+        spe = float(np.mean([r["seconds_per_epoch"] for r in rs]))
+        pre = float(np.mean([r["pretrain_seconds_per_epoch"] for r in rs]))
+        paper = PAPER_CRITEO.get(m, (None, None))
+        rows.append({
+            "model": m, "label": LABELS.get(m, m), "seeds": len(rs),
+            "auc_mean": float(auc.mean()), "auc_std": _std(auc),
+            "logloss_mean": float(ll.mean()), "logloss_std": _std(ll),
+            "seconds_per_epoch": spe, "time_vs_lr": spe / lr_time if lr_time else None,
+            "pretrain_vs_lr": (pre / lr_time if lr_time else None) if pre else None,
+            "epochs_mean": float(np.mean([r["epochs"] for r in rs])), "params": int(rs[0]["params"]),
+            "paper_auc": paper[0], "paper_logloss": paper[1],
+            "paper_time_vs_lr_cpu": PAPER_TIME_CPU.get(m), "paper_pretrain_vs_lr_cpu": PAPER_PRETRAIN_CPU.get(m)})
+    return rows
+
+
+def _std(a):
+    return float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+def warm_up(splits: Splits, cfg: CompareConfig, models=None):
+    """Train each model once on a few hundred rows, untimed, so that loading the compiled Numba kernels
+    (a fraction of a second, paid once per process) is not charged to the first timed run (usually LR's)."""
+    tiny = Splits(*(d.take(np.arange(min(d.n, 512))) for d in (splits.train, splits.valid, splits.test)), "warm-up")
+    quiet = CompareConfig(**{**asdict(cfg), "epochs": 1, "progress": False})
+    for name in dict.fromkeys(models or cfg.models):
+        run_one(name, tiny, quiet, 0)
+
+
+def compare(cfg: CompareConfig | None = None, splits: Splits | None = None, log=None) -> CompareResult:
+    """Train cfg.models x cfg.seeds runs on one data set (loaded from cfg unless `splits` is given).
+
+    log: optional callable(str), called once per finished run.
+    """
+    cfg = cfg or CompareConfig()
+    splits = splits or load_data(cfg.data, cfg.rows, cfg.data_seed)
+    warm_up(splits, cfg)
+    runs = []
+    for name in cfg.models:
+        for seed in range(cfg.seeds):
+            r = run_one(name, splits, cfg, seed)
+            runs.append(r)
+            if log:
+                log(f"{name:16s} seed {seed}  test AUC {r['auc']:.4f}  logloss {r['logloss']:.4f}  "
+                    f"{r['epochs']} epoch(s), {r['train_seconds']:.1f} s training")
+    conf = asdict(cfg)
+    return CompareResult(summarize(runs, cfg.models), runs, {"data": splits.name, **splits.info}, conf)
+
+
+# ---- files ---------------------------------------------------------------------------------------
+def _fmt(x, spec):
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def format_markdown(res: CompareResult, command=None) -> str:
+    """results.md: our table beside the paper's Criteo numbers, and the two rankings."""
+    c, info = res.config, res.info
+    out = ["# Model comparison: the paper's Table 2 and efficiency figure, rerun by deepfm_np", ""]
+    if command:
+        out += ["Generated by:", "", f"    {command}", ""]
+    n = info["rows"]
+    out.append(f"Data: **{info['data']}**, {n['train']:,} train / {n['valid']:,} validation / {n['test']:,} test "
+               f"rows, {info['table_rows']:,} table rows. Seeds 0..{c['seeds'] - 1} (initial weights, shuffling, "
+               f"dropout); the data and split are fixed.")
+    if "teacher_auc" in info:
+        o = info["oracle_auc"]
+        out.append(f"The synthetic labels come from a known teacher: Bayes-optimal test AUC "
+                   f"{info['teacher_auc']:.4f} / log loss {info['teacher_logloss']:.4f}. Oracle AUC of the "
+                   f"teacher's first-order part alone {o['first_order']:.4f} (the best LR could do), with the "
+                   f"pairwise part {o['first_order+pairwise']:.4f} (the best FM could do).")
+    out.append(f"Settings: embedding {c['embed_dim']}, hidden {'-'.join(map(str, c['hidden']))}, keep probability "
+               f"{c['keep_prob']}, activation {c['activation'] or 'relu (IPNN: tanh)'}, {c['optimizer']} "
+               f"lr {c['lr']:g} (LR: {c['lr_optimizer']}"
+               + (f" alpha {c['ftrl_alpha']:g}, l1 {c['ftrl_l1']:g}, l2 {c['ftrl_l2']:g}" if c['lr_optimizer'] == "ftrl"
+                  else "") + f"), batch {c['batch_size']}, at most {c['epochs']} epochs with early stopping "
+               f"(patience {c['patience']}).")
+    out += ["", "| model | test AUC (ours) | test log loss (ours) | time / epoch vs LR (ours) | params (ours) "
+                "| AUC (paper, Criteo) | log loss (paper, Criteo) | time vs LR (paper, CPU) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in res.rows:
+        t = _fmt(r["time_vs_lr"], ".2f") + (f" (FM pre-train {r['pretrain_vs_lr']:.2f})" if r["pretrain_vs_lr"] else "")
+        pt = _fmt(r["paper_time_vs_lr_cpu"], ".2f") + (
+            f" (pre-train {r['paper_pretrain_vs_lr_cpu']:.2f})" if r["paper_pretrain_vs_lr_cpu"] else "")
+        out.append(f"| {r['label']} | {r['auc_mean']:.4f} ± {r['auc_std']:.4f} | {r['logloss_mean']:.4f} ± "
+                   f"{r['logloss_std']:.4f} | {t} | {r['params']:,} | {_fmt(r['paper_auc'], '.4f')} | "
+                   f"{_fmt(r['paper_logloss'], '.5f')} | {pt} |")
+    out += ["", "± is the standard deviation over seeds. The paper's columns are copied from its Table 2 "
+                "(Criteo, 45M rows) and its efficiency figure (arXiv v1, CPU); they are NOT our measurements.", ""]
+    ours = [r["label"] for r in sorted(res.rows, key=lambda r: -r["auc_mean"])]
+    paper = [r["label"] for r in sorted((r for r in res.rows if r["paper_auc"]), key=lambda r: -r["paper_auc"])]
+    out += [f"Ranking by AUC, ours: {' > '.join(ours)}", "",
+            f"Ranking by AUC, paper (Criteo): {' > '.join(paper)}", "",
+            "![test AUC per model](auc.png)", "", "![training time relative to LR](time.png)", ""]
+    return "\n".join(out)
+
+
+def write_results(res: CompareResult, out_dir, command=None) -> dict:
+    """Write results.md, results.csv, results.json (the rows), runs.json (every run) and two PNGs."""
+    os.makedirs(out_dir, exist_ok=True)
+    p = {k: os.path.join(out_dir, f) for k, f in (("md", "results.md"), ("csv", "results.csv"),
+                                                  ("json", "results.json"), ("runs", "runs.json"),
+                                                  ("auc_png", "auc.png"), ("time_png", "time.png"))}
+    with open(p["md"], "w") as f:
+        f.write(format_markdown(res, command))
+    write_csv(res.rows, p["csv"])
+    with open(p["json"], "w") as f:
+        json.dump(res.rows, f, indent=2)
+    with open(p["runs"], "w") as f:
+        json.dump({"config": res.config, "info": res.info, "runs": res.runs, "command": command}, f, indent=2)
+    plot_auc(res.rows, p["auc_png"], res.info)
+    plot_time(res.rows, p["time_png"])
+    return p
+
+
+def write_csv(rows, path):
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot_auc(rows, path, info=None):
+    """Test AUC per model, mean with a ±1 std error bar; the synthetic teacher's AUC dashed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows) + 2), 4.2))
+    x = np.arange(len(rows))
+    ax.errorbar(x, [r["auc_mean"] for r in rows], yerr=[r["auc_std"] for r in rows], fmt="o", capsize=4,
+                label="ours (mean ± std over seeds)")
+    if info and "teacher_auc" in info:
+        ax.axhline(info["teacher_auc"], color="k", ls="--", lw=1, label="teacher (Bayes-optimal)")
+        ax.axhline(info["oracle_auc"]["first_order"], color="gray", ls=":", lw=1, label="oracle first-order part")
+        ax.axhline(info["oracle_auc"]["first_order+pairwise"], color="gray", ls="-.", lw=1,
+                   label="oracle first-order + pairwise")
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("test AUC")
+    ax.set_title(f"Test AUC per model ({info['data'] if info else ''})")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_time(rows, path):
+    """Training time per epoch relative to LR: ours beside the paper's CPU figure (log scale)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in rows if r["time_vs_lr"] is not None]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows) + 2), 4.2))
+    x = np.arange(len(rows))
+    ours = np.array([r["time_vs_lr"] for r in rows])
+    pre = np.array([r["pretrain_vs_lr"] or 0.0 for r in rows])
+    ax.bar(x - 0.2, ours - pre, 0.4, label="ours")
+    if pre.any():
+        ax.bar(x - 0.2, pre, 0.4, bottom=ours - pre, label="ours: FNN's FM pre-training", color="C0", alpha=0.5)
+    paper = [r["paper_time_vs_lr_cpu"] or np.nan for r in rows]
+    ax.bar(x + 0.2, paper, 0.4, label="paper (Criteo, CPU)", color="C1")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("training time per epoch / LR's")
+    ax.set_title("Training time relative to LR")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
