@@ -28,5 +28,10 @@ def dense_backward(dout, cache, need_dx=True):
     x, W = cache
     dW = x.T @ dout
     db = dout.sum(axis=0)
-    dx = dout @ W.T if need_dx else None
+    if not need_dx:
+        dx = None
+    elif W.shape[1] == 1:                      # one output unit: an outer product, cheaper than a GEMM call
+        dx = dout * W[:, 0]                    # (B, 1) * (D_in,) -> (B, D_in)
+    else:
+        dx = dout @ W.T
     return dx, dW, db

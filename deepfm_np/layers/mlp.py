@@ -7,14 +7,25 @@
 A composite layer: its forward calls dense/activation/dropout forwards in order
 and keeps their caches; its backward calls their backwards in reverse order.
 Parameters live in the model's `params` dict under `prefix` (e.g. "mlp.W0").
+
+Speed: with relu, act + dropout run as ONE fused pass (fused.relu_dropout_forward, in place on the
+dense output) whose mask comes from a counter-based hash seeded by one draw from `rng`, and the
+backward reads only the layer's output a (da/dz = [a > 0] / keep). It computes exactly
+    dropout_forward(relu_forward(z)[0], keep_prob, ...)
+with a different (but equally seeded and reproducible) source of random bits; tests/test_fused.py
+proves the fused kernels equal their NumPy twins. tanh keeps the plain layer-by-layer path.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..fused import dropout_seed, relu_dropout_backward, relu_dropout_forward
 from .activations import get_activation
 from .dense import dense_backward, dense_forward
 from .dropout import dropout_backward, dropout_forward
+
+
+_FUSED = "relu+dropout (fused)"    # cache tag of a layer that ran fused.relu_dropout_forward
 
 
 class MLP:
@@ -54,6 +65,12 @@ class MLP:
             if l == L - 1:                                     # output unit: linear
                 caches.append((dc, None, None))
                 return z[:, 0], caches
+            if self.activation == "relu":                      # fused: one pass, in place on z
+                keep = self.keep_prob if train else 1.0
+                seed = dropout_seed(rng) if keep < 1.0 else 0
+                a = relu_dropout_forward(z, keep, seed, out=z)
+                caches.append((dc, _FUSED, keep))
+                continue
             a, ac = self.act_forward(z)
             a, mc = dropout_forward(a, self.keep_prob, train, rng)
             caches.append((dc, ac, mc))
@@ -65,7 +82,9 @@ class MLP:
         L = len(cache)
         for l in reversed(range(L)):
             dc, ac, mc = cache[l]
-            if l < L - 1:
+            if ac is _FUSED:                                   # a = relu(z) m / keep is the next layer's x
+                d = relu_dropout_backward(d, cache[l + 1][0][0], mc, out=d)
+            elif l < L - 1:
                 d = self.act_backward(dropout_backward(d, mc), ac)
             d, grads[f"{self.prefix}.W{l}"], grads[f"{self.prefix}.b{l}"] = dense_backward(
                 d, dc, need_dx=need_dx or l > 0)

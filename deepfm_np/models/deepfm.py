@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fused import embedding_row_grads
 from ..layers import MLP, first_order_backward, first_order_forward, fm_backward, fm_forward
+from ..sparse import rows_to_sparse
 from .base import Model
 
 
@@ -56,11 +58,17 @@ class DeepFM(Model):
         ec, lc, fc, mc, shape = cache
         grads = {}
         grads["w"], grads["w0"] = first_order_backward(d, lc)
-        dE_fm = fm_backward(d, fc)                                  # (B, F, K) FM path
         dx, mlp_grads = self.mlp.backward(d, mc, need_dx=self.dnn_grad)
         grads.update(mlp_grads)
+        self._dE_parts = (d, fc, dx, shape, ec)                     # embedding_grad_parts() rebuilds them
+        if self.fm_grad and self.dnn_grad and ec[1] is None:
+            # Fast path, same numbers: dE = dE_fm + dE_dnn and de/dV = x in one pass (fused.py).
+            (idx, val), (E, S) = ec[0], fc
+            row_grads = embedding_row_grads(d, S, E, dx, val)       # (B*F, K)
+            grads["V"] = rows_to_sparse(idx.reshape(-1), row_grads)
+            return grads
+        dE_fm = fm_backward(d, fc)                                  # (B, F, K) FM path
         dE_dnn = dx.reshape(shape) if dx is not None else None      # (B, F, K) DNN path
-        self._dE_parts = (dE_fm, dE_dnn, ec)
         if self.fm_grad and self.dnn_grad:
             dE = dE_fm + dE_dnn                                     # the shared embedding's two gradients add
         else:
@@ -77,7 +85,9 @@ class DeepFM(Model):
         """
         if self._dE_parts is None:
             raise RuntimeError("call forward and backward before embedding_grad_parts")
-        dE_fm, dE_dnn, ec = self._dE_parts
+        d, fc, dx, shape, ec = self._dE_parts
+        dE_fm = fm_backward(d, fc)
+        dE_dnn = dx.reshape(shape) if dx is not None else None
         parts = {"fm": self._embed_backward(dE_fm, ec)}
         if dE_dnn is not None:
             parts["dnn"] = self._embed_backward(dE_dnn, ec)

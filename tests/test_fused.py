@@ -1,0 +1,137 @@
+"""Fused kernels (deepfm_np/fused.py) against their NumPy twins and against the readable layers.
+
+The kernels do the very operations of their twins, element by element and in the same order, so the
+results are compared for EQUALITY in float32 and float64 (no tolerance is needed: no sum is
+reassociated, and `error_model="numpy"` is not fastmath).
+"""
+import numpy as np
+import pytest
+
+from deepfm_np import fused as fz
+from deepfm_np import layers as L
+
+DTYPES = [np.float32, np.float64]
+SHAPES = [(0, 5), (1, 1), (7, 13), (64, 400)]
+
+
+def eq(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ the mask
+
+def test_mask_is_splitmix64():
+    """Unit 0 of seed 0 is SplitMix64's first output from state 0, 0xE220A8397B1DCDAF (top 32 bits)."""
+    top = 0xE220A839
+    assert fz.keep_mask_numpy(0, 1, (top + 1) / 2**32)[0]             # u < threshold: kept
+    assert not fz.keep_mask_numpy(0, 1, top / 2**32)[0]                # u == threshold: dropped
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.8])
+def test_mask_rate_and_independence(keep):
+    m = fz.keep_mask_numpy(12345, 400_000, keep)
+    assert abs(m.mean() - keep) < 5 * np.sqrt(keep * (1 - keep) / m.size)
+    # neighbouring units (and neighbouring seeds) are uncorrelated
+    a, b = m[:-1].astype(float), m[1:].astype(float)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.01
+    other = fz.keep_mask_numpy(12346, 400_000, keep).astype(float)
+    assert abs(np.corrcoef(m.astype(float), other)[0, 1]) < 0.01
+
+
+def test_mask_keep_one_keeps_all_and_seed_is_reproducible():
+    assert fz.keep_mask_numpy(7, 1000, 1.0).all()
+    eq(fz.keep_mask_numpy(7, 1000, 0.5), fz.keep_mask_numpy(7, 1000, 0.5))
+    assert fz.dropout_seed(np.random.default_rng(3)) == fz.dropout_seed(np.random.default_rng(3))
+    with pytest.raises(ValueError, match="keep_prob"):
+        fz.keep_threshold(0.0)
+    with pytest.raises(ValueError, match="rng"):
+        fz.dropout_seed(None)
+
+
+# ------------------------------------------------------------------ relu + dropout
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("keep", [0.5, 0.8, 1.0])
+def test_relu_dropout_forward_matches_twin(dtype, shape, keep):
+    z = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    eq(fz.relu_dropout_forward(z, keep, 99), fz.relu_dropout_forward_numpy(z, keep, 99))
+    zc = z.copy()
+    out = fz.relu_dropout_forward(zc, keep, 99, out=zc)                # in place
+    assert out is zc
+    eq(out, fz.relu_dropout_forward_numpy(z, keep, 99))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("keep", [0.5, 0.8])
+def test_relu_dropout_forward_is_relu_then_dropout_with_that_mask(dtype, keep):
+    """The fused pass computes the readable layers' composition, given the same mask."""
+    z = np.random.default_rng(1).standard_normal((33, 17)).astype(dtype)
+    m = fz.keep_mask_numpy(5, z.size, keep).reshape(z.shape)
+    a_relu, relu_cache = L.relu_forward(z)
+    mask = m.astype(dtype) / dtype(keep)                               # what layers/dropout.py builds
+    eq(fz.relu_dropout_forward(z, keep, 5), a_relu * mask)
+    d = np.random.default_rng(2).standard_normal(z.shape).astype(dtype)
+    a = fz.relu_dropout_forward(z, keep, 5)
+    eq(fz.relu_dropout_backward(d, a, keep), L.relu_backward(L.dropout_backward(d, mask), relu_cache))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("keep", [0.5, 1.0])
+def test_relu_dropout_backward_matches_twin(dtype, shape, keep):
+    rng = np.random.default_rng(3)
+    a = fz.relu_dropout_forward(rng.standard_normal(shape).astype(dtype), keep, 4)
+    d = rng.standard_normal(shape).astype(dtype)
+    eq(fz.relu_dropout_backward(d, a, keep), fz.relu_dropout_backward_numpy(d, a, keep))
+    dc = d.copy()
+    assert fz.relu_dropout_backward(dc, a, keep, out=dc) is dc
+    eq(dc, fz.relu_dropout_backward_numpy(d, a, keep))
+
+
+def test_relu_dropout_errors():
+    z = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fz.relu_dropout_forward(np.zeros((3, 4), np.float32).T, 0.5, 0)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        fz.relu_dropout_forward(np.zeros((4, 3), np.int64), 0.5, 0)
+    with pytest.raises(ValueError, match="out must be"):
+        fz.relu_dropout_forward(z, 0.5, 0, out=np.zeros((4, 3), np.float64))
+    with pytest.raises(ValueError, match="must match"):
+        fz.relu_dropout_backward(z, np.zeros((4, 3), np.float64), 0.5)
+
+
+# ------------------------------------------------------------------ DeepFM embedding rows
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [0, 1, 9])
+@pytest.mark.parametrize("with_dx", [True, False])
+def test_embedding_row_grads_matches_twin(dtype, B, with_dx):
+    rng = np.random.default_rng(6)
+    F, K = 5, 3
+    E = rng.standard_normal((B, F, K)).astype(dtype)
+    S = E.sum(axis=1)
+    dy = rng.standard_normal(B).astype(dtype)
+    dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
+    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
+    eq(fz.embedding_row_grads(dy, S, E, dx, val), fz.embedding_row_grads_numpy(dy, S, E, dx, val))
+
+
+def test_embedding_row_grads_is_fm_backward_plus_dnn_times_value():
+    rng = np.random.default_rng(7)
+    B, F, K = 6, 4, 3
+    E = rng.standard_normal((B, F, K))
+    y, cache = L.fm_forward(E)
+    dy, dx, val = rng.standard_normal(B), rng.standard_normal((B, F * K)), rng.standard_normal((B, F))
+    expect = ((L.fm_backward(dy, cache) + dx.reshape(B, F, K)) * val[:, :, None]).reshape(B * F, K)
+    eq(fz.embedding_row_grads(dy, cache[1], E, dx, val), expect)
+
+
+def test_embedding_row_grads_errors():
+    E = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="dy must be float32"):
+        fz.embedding_row_grads(np.zeros(2), np.zeros((2, 4), np.float32), E, None, np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="dx must be"):
+        fz.embedding_row_grads(np.zeros(2, np.float32), np.zeros((2, 4), np.float32), E,
+                               np.zeros((2, 11), np.float32), np.zeros((2, 3), np.float32))
