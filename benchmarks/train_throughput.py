@@ -1,0 +1,119 @@
+"""DeepFM training throughput against the bound set by its matrix products, in one run.
+
+The paper configuration: 39 fields (13 numeric + 26 categorical, synthetic Criteo-shaped data),
+K = 10, MLP 400-400-400 relu, dropout keep 0.5, float32, Adam, one shared table. A "step" is what the
+training loop does per batch: slice a shuffled batch, forward, loss, backward, optimizer update.
+
+The bound: the same MLP's matrix products alone, on preallocated float32 arrays of the same shapes
+    forward   a_l @ W_l                        every layer (the output layer is a (H, 1) product)
+    backward  a_l^T @ d_l   (dW)               every layer
+              d_l @ W_l^T   (dx)               the hidden layers and the input (DeepFM needs dE)
+Everything else in a step (gathers, FM, relu/dropout, loss, scatter-adds, Adam, batching, Python) is
+overhead on top of it; fraction = bound time / step time. The two are timed in alternating rounds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.common import parser, save, setup, summary, table, timeit
+
+HIDDEN = (400, 400, 400)
+K = 10
+
+
+def matmul_only(B, d_in, hidden, rng, dtype=np.float32):
+    """A function doing the MLP's forward + backward matrix products for batch B, nothing else."""
+    dims = [d_in, *hidden, 1]
+    Ws = [rng.standard_normal((a, b)).astype(dtype) * 0.05 for a, b in zip(dims[:-1], dims[1:])]
+    acts = [rng.standard_normal((B, d)).astype(dtype) for d in dims[:-1]]        # a_0 .. a_L-1
+    douts = [rng.standard_normal((B, d)).astype(dtype) for d in dims[1:]]        # d_1 .. d_L
+    outs = [np.empty((B, d), dtype) for d in dims[1:]]
+    dWs = [np.empty_like(W) for W in Ws]
+    dxs = [np.empty((B, d), dtype) for d in dims[:-1]]
+    L = len(Ws)
+
+    def run():
+        for l in range(L):
+            np.matmul(acts[l], Ws[l], out=outs[l])
+        for l in reversed(range(L)):
+            np.matmul(acts[l].T, douts[l], out=dWs[l])
+            if l < L - 1:                                   # the output unit's dx is an outer product
+                np.matmul(douts[l], Ws[l].T, out=dxs[l])
+    return run
+
+
+def main(argv=None):
+    args = parser("train_throughput", __doc__).parse_args(argv)
+    header = setup(args)
+    from deepfm_np.dataset import ArrayDataset
+    from deepfm_np.losses import bce_with_logits
+    from deepfm_np.models.registry import build_model
+    from deepfm_np.optim import Adam
+    from deepfm_np.synthetic import make_synthetic
+
+    batches = (256, 1024, 4096)
+    rounds = 3 if args.quick else 7
+    data = ArrayDataset.from_data(make_synthetic(40_960 if args.quick else 81_920, seed=0))
+    F = data.layout.n_fields
+    rows = []
+    for B in batches:
+        model = build_model("deepfm", data.layout, embed_dim=K, hidden=HIDDEN, activation="relu",
+                            keep_prob=0.5, seed=0, dtype=np.float32)
+        opt = Adam(model.params, sparse=model.sparse_params, lr=1e-3)
+        shuffle_rng, drop_rng = np.random.default_rng(1), np.random.default_rng(2)
+        steps = max(4, (8192 if args.quick else 16384) // B)
+        it = [iter(())]
+
+        def batch():
+            for _ in range(2):
+                try:
+                    return next(it[0])
+                except StopIteration:
+                    it[0] = data.iter_batches(B, shuffle_rng, shuffle=True)
+            raise RuntimeError("empty data set")
+
+        def train_steps():
+            for _ in range(steps):
+                idx, val, y = batch()
+                if len(y) < B:                              # keep every timed step at the full batch
+                    idx, val, y = batch()
+                logits = model.forward(idx, val, train=True, rng=drop_rng)
+                _, dlogits = bce_with_logits(logits, y)
+                opt.step(model.backward(dlogits))
+
+        mm = matmul_only(B, F * K, HIDDEN, np.random.default_rng(3))
+
+        def mm_steps():
+            for _ in range(steps):
+                mm()
+
+        train_steps(), mm_steps()                           # warm up (compilation, caches, allocator)
+        t_step, t_mm = [], []
+        for _ in range(rounds):                             # alternate: load bursts hit both
+            t_step += timeit(train_steps, 1)
+            t_mm += timeit(mm_steps, 1)
+        s, m = summary(np.array(t_step) / steps), summary(np.array(t_mm) / steps)
+        row = {"batch": B, "steps_per_round": steps, "rounds": rounds,
+               "step_ms": s["min"] * 1e3, "step_ms_median": s["median"] * 1e3,
+               "matmul_ms": m["min"] * 1e3, "matmul_ms_median": m["median"] * 1e3,
+               "samples_per_s": B / s["min"], "bound_samples_per_s": B / m["min"],
+               "fraction_of_bound": m["min"] / s["min"], "fraction_of_bound_median": m["median"] / s["median"]}
+        rows.append(row)
+        print(f"batch {B}: step {row['step_ms']:.2f} ms, matmuls {row['matmul_ms']:.2f} ms, "
+              f"fraction {row['fraction_of_bound']:.2f}", flush=True)
+    print()
+    print(table(rows, [("batch", "batch", "{}"), ("step_ms", "step ms (min)", "{:.2f}"),
+                       ("step_ms_median", "(median)", "{:.2f}"), ("matmul_ms", "matmuls ms (min)", "{:.2f}"),
+                       ("matmul_ms_median", "(median)", "{:.2f}"), ("samples_per_s", "samples/s", "{:,.0f}"),
+                       ("bound_samples_per_s", "bound samples/s", "{:,.0f}"),
+                       ("fraction_of_bound", "fraction of bound", "{:.2f}"),
+                       ("fraction_of_bound_median", "(medians)", "{:.2f}")]))
+    save(args, header, {"benchmark": "train_throughput",
+                        "config": {"model": "deepfm", "fields": F, "embed_dim": K, "hidden": list(HIDDEN),
+                                   "activation": "relu", "keep_prob": 0.5, "dtype": "float32", "optimizer": "adam",
+                                   "table_rows": data.layout.n_rows, "data_rows": data.n},
+                        "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
