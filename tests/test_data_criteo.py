@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from deepfm_np.data.criteo import CAT_NAMES, INT_NAMES, CriteoReader
 from deepfm_np.data.fastparse import byte_windows, pack_cells, parse_int_cells
-from deepfm_np.data.raw import PackedStrings, pack_string
+from deepfm_np.data.raw import PackedStrings, pack_string, pack_strings
 from deepfm_np.errors import DataError
 from fixtures.fake_data import criteo_rows, write_criteo
 
@@ -222,3 +222,15 @@ def test_warnings_are_not_raised_for_clean_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(CriteoReader(path).chunks())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10), max_size=30))
+def test_pack_strings_matches_pack_string(tokens):
+    keys, fits = pack_strings(tokens)
+    assert keys.dtype == np.uint64 and fits.dtype == bool and len(keys) == len(tokens)
+    for t, k, f in zip(tokens, keys.tolist(), fits.tolist()):
+        expected = pack_string(t)
+        assert f == (expected is not None)
+        if f:
+            assert k == expected

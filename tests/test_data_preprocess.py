@@ -225,3 +225,46 @@ def test_bad_state_and_misuse_are_refused():
         Encoder(CAT, numeric="log")
     with pytest.raises(ValueError, match="no training rows"):
         Encoder(CAT).finish()
+
+
+# ---- the NumPy hash table and integer vocabularies against plain dicts ----------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from deepfm_np.data.vocab import IntVocab, KeyTable  # noqa: E402
+
+U64 = st.integers(0, 2 ** 64 - 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(U64, unique=True, max_size=60), st.lists(U64, max_size=60), st.booleans())
+def test_key_table_matches_a_dict(keys, queries, clustered):
+    if clustered:                    # keys that share low bits collide in the table: long probe runs
+        keys = sorted({k << 40 for k in keys if k < 2 ** 24})
+        queries = [q << 40 for q in queries if q < 2 ** 24]
+    ids = np.arange(1, len(keys) + 1, dtype=np.int64)
+    table = KeyTable(np.array(keys, dtype=np.uint64), ids)
+    ref = dict(zip(keys, ids.tolist()))
+    x = np.array(queries + keys + [2 ** 64 - 1], dtype=np.uint64)
+    assert table.lookup(x).tolist() == [ref.get(q, 0) for q in x.tolist()]
+
+
+def test_key_table_edge_cases():
+    empty = KeyTable(np.empty(0, np.uint64), np.empty(0, np.int64))
+    assert empty.lookup(np.array([0, 5], dtype=np.uint64)).tolist() == [0, 0]
+    assert empty.lookup(np.empty(0, np.uint64)).shape == (0,)
+    with pytest.raises(ValueError, match="2\\^64 - 1"):
+        KeyTable(np.array([2 ** 64 - 1], dtype=np.uint64), np.array([1]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-2 ** 62, 2 ** 62), unique=True, max_size=40),
+       st.lists(st.integers(-2 ** 62, 2 ** 62), max_size=40), st.booleans())
+def test_int_vocab_dense_and_hashed_agree_with_a_dict(values, queries, small):
+    if small:
+        values = [v % 1000 for v in values]
+        values = list(dict.fromkeys(values))
+    vocab = IntVocab(values)
+    ref = {v: i + 1 for i, v in enumerate(values)}
+    x = np.array(queries + values, dtype=np.int64)
+    assert vocab.lookup(x).tolist() == [ref.get(q, 0) for q in x.tolist()]

@@ -96,6 +96,30 @@ def pack_string(s: str) -> int | None:
     return int.from_bytes(b.ljust(8, b"\0"), "big")
 
 
+def pack_strings(tokens) -> tuple:
+    """Vectorised pack_string over a list: (keys (V,) uint64, fits (V,) bool: at most 8 bytes).
+
+    The tokens are joined by newlines into one buffer and cut with the same
+    NumPy tricks as the Criteo reader (fastparse), instead of one Python call each.
+    """
+    from .fastparse import byte_windows, pack_cells       # fastparse does not import raw
+
+    tokens = list(tokens)
+    joined = "\n".join(tokens)
+    if not tokens or "\0" in joined or joined.count("\n") != len(tokens) - 1:
+        keys = [pack_string(t) for t in tokens]           # rare: a token with a newline or NUL
+        fits = np.array([k is not None for k in keys], dtype=bool)
+        return np.array([k or 0 for k in keys], dtype=np.uint64), fits
+    a = np.frombuffer((joined + "\n").encode("utf-8"), dtype=np.uint8)
+    ends = np.flatnonzero(a == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    fits = (ends - starts) <= 8
+    keys = pack_cells(byte_windows(a), starts, np.minimum(ends, starts + 8))
+    return np.where(fits, keys, np.uint64(0)), fits
+
+
 def unpack_strings(keys: np.ndarray) -> list:
     """list[str] from uint64 keys (inverse of pack_string)."""
     as_bytes = np.ascontiguousarray(keys, dtype=">u8").view("S8")  # numpy drops trailing NULs

@@ -1,0 +1,190 @@
+"""Peak memory and speed of the streaming data path on synthetic Criteo-format files.
+
+    python benchmarks/data_memory.py                  # 1M and 4M rows (about 1.3 GB of text in /tmp)
+    python benchmarks/data_memory.py --rows 200000    # quick run; --json PATH writes the figures
+
+For each size it writes a Criteo-format file of random rows (made-up values,
+not real rows: 13 log-normal counts with 20% missing, 26 categorical fields
+drawn from fixed per-field pools of 100..50,000 values, all of them seen
+within the first 1M rows, so the vocabularies stop growing), then runs each stage in a fresh
+child process and reports that process's peak resident memory
+(resource.getrusage(RUSAGE_SELF).ru_maxrss):
+
+    import   : baseline, only `import deepfm_np.data`
+    parse    : one pass of CriteoReader.chunks()                 -> parsing rows/s
+    stream   : count pass (Encoder.fit) + encode pass (build_cache) + one shuffled epoch of
+               4096-row batches from the CachedDataset          -> rows/s of each part
+
+If the streaming path is right, the peak RSS of `stream` is (nearly) the same
+for 1M and 4M rows: it depends on the block sizes and the vocabularies, not on N.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (getrusage ru_maxrss; Linux reports KiB).
+
+    Linux carries ru_maxrss over fork+exec from the parent, so the parent of the
+    measured children must stay small: it only starts processes, and the big
+    synthetic file is generated in a child of its own.
+    """
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---- synthetic file -----------------------------------------------------------------------
+def write_synthetic_criteo(path: Path, n_rows: int, seed: int = 0, chunk: int = 200_000) -> None:
+    """Random Criteo-format rows, written `chunk` rows at a time (the generator's memory is bounded too)."""
+    rng = np.random.default_rng(seed)
+    pool_sizes = np.geomspace(100, 50_000, 26).astype(np.int64)          # distinct values per C field
+    pools = [[f"{(k * 1_000_003 + v * 2_654_435_761) & 0xFFFFFFFF:08x}" for v in range(size)]
+             for k, size in enumerate(pool_sizes.tolist())]
+    int_text = [str(v) for v in range(-3, 100_000)]                       # str(v) = int_text[v + 3]
+    with open(path, "w") as f:
+        for start in range(0, n_rows, chunk):
+            m = min(chunk, n_rows - start)
+            cols = [np.where(rng.random(m) < 0.25, "1", "0").tolist()]
+            counts = np.minimum(np.floor(rng.lognormal(1.0, 1.8, (m, 13))), 99_996).astype(np.int64)
+            counts[:, 1] -= rng.integers(0, 4, m)                         # I2 has small negatives
+            missing = rng.random((m, 13)) < 0.2
+            for j in range(13):
+                col = [int_text[v + 3] for v in counts[:, j].tolist()]
+                for i in np.flatnonzero(missing[:, j]).tolist():
+                    col[i] = ""
+                cols.append(col)
+            for k in range(26):
+                # half Zipf (a few very frequent values), half uniform over the pool, so that
+                # by 1M rows every value has been seen: the vocabularies stop growing
+                size = pool_sizes[k]
+                pick = np.where(rng.random(m) < 0.5, np.minimum(rng.zipf(1.2, m) - 1, size - 1),
+                                rng.integers(0, size, m))
+                pool = pools[k]
+                col = [pool[v] for v in pick.tolist()]
+                for i in np.flatnonzero(rng.random(m) < 0.05).tolist():
+                    col[i] = ""
+                cols.append(col)
+            f.write("\n".join(map("\t".join, zip(*cols))))
+            f.write("\n")
+
+
+# ---- the measured stages (each runs in a child process) --------------------------------------
+class Clock:
+    """Wall and CPU time since the last call. On a shared machine the wall-clock rate
+    depends on the neighbours; rows per CPU-second is what the code itself achieves."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def rates(self, name: str, rows: int) -> dict:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = {f"{name}_rows_per_s": rows / (wall - self.wall),
+               f"{name}_rows_per_cpu_s": rows / max(cpu - self.cpu, 1e-9)}
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
+def child(stage: str, path: str, work: str) -> dict:
+    from deepfm_np.data import CachedDataset, CriteoReader, Encoder, build_cache
+
+    out = {"stage": stage}
+    if stage == "generate":
+        write_synthetic_criteo(Path(path), int(work))
+        return out
+    clock = Clock()
+    if stage == "parse":
+        n = sum(len(c) for c in CriteoReader(path).chunks())
+        out.update(rows=n, **clock.rates("parse", n))
+    elif stage == "stream":
+        reader = CriteoReader(path)
+        enc = Encoder(reader.columns, min_count=2).fit(reader.chunks())
+        out.update(clock.rates("count", enc.fit_rows))
+        ds = build_cache(reader, enc, Path(work) / "cache")
+        out.update(clock.rates("encode", ds.n))
+        seen = 0
+        for idx, val, y in CachedDataset(ds.directory).iter_batches(4096, np.random.default_rng(0),
+                                                                    shuffle=True):
+            seen += y.shape[0]
+        out.update(clock.rates("epoch", seen))
+        out.update(rows=ds.n, table_rows=enc.layout.n_rows,
+                   cache_mb=sum(p.stat().st_size for p in ds.directory.iterdir()) / 2 ** 20)
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def run_child(stage: str, path: Path, work: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if stage == "import":
+        code = ("import resource, json, deepfm_np.data; "
+                "print(json.dumps({'stage': 'import', 'peak_rss_mb': "
+                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, __file__, "--child", stage, str(path), str(work)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode:
+        raise RuntimeError(f"child {stage} failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a fresh temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--child", nargs=3, metavar=("STAGE", "FILE", "WORKDIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return 0
+
+    work = args.dir or Path(tempfile.mkdtemp(prefix="deepfm_np_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = {"import": run_child("import", Path(), work)}
+    print(f"baseline (import deepfm_np.data): peak RSS {results['import']['peak_rss_mb']:.0f} MB "
+          f"(this parent process: {peak_rss_mb():.0f} MB)")
+    try:
+        for n in args.rows:
+            path = work / f"criteo_{n}.txt"
+            t = time.perf_counter()
+            run_child("generate", path, n)                 # in a child: keeps this process small
+            size_mb = path.stat().st_size / 2 ** 20
+            print(f"\n{n:,} rows: wrote {size_mb:.0f} MB in {time.perf_counter() - t:.0f} s")
+            parse = run_child("parse", path, work)
+            stream = run_child("stream", path, work)
+            print(f"  {'':16s} {'rows/s (wall)':>14s} {'rows/CPU-s':>12s}")
+            for name, key, res in (("parse only", "parse", parse), ("count pass", "count", stream),
+                                   ("encode to cache", "encode", stream),
+                                   ("shuffled epoch", "epoch", stream)):
+                print(f"  {name:16s} {res[key + '_rows_per_s']:>14,.0f} {res[key + '_rows_per_cpu_s']:>12,.0f}")
+            print(f"  peak RSS: parse only {parse['peak_rss_mb']:.0f} MB; count + encode + epoch "
+                  f"{stream['peak_rss_mb']:.0f} MB (cache {stream['cache_mb']:.0f} MB, "
+                  f"table {stream['table_rows']:,} rows)")
+            results[str(n)] = {"file_mb": size_mb, "parse": parse, "stream": stream}
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            if not args.keep:
+                path.unlink()
+    finally:
+        if not args.keep and args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
