@@ -130,8 +130,70 @@ def test_embedding_row_grads_is_fm_backward_plus_dnn_times_value():
 
 def test_embedding_row_grads_errors():
     E = np.zeros((2, 3, 4), np.float32)
-    with pytest.raises(ValueError, match="dy must be float32"):
+    with pytest.raises(ValueError, match="dy must be C-contiguous float32"):
         fz.embedding_row_grads(np.zeros(2), np.zeros((2, 4), np.float32), E, None, np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="dx must be"):
         fz.embedding_row_grads(np.zeros(2, np.float32), np.zeros((2, 4), np.float32), E,
                                np.zeros((2, 11), np.float32), np.zeros((2, 3), np.float32))
+
+
+# ------------------------------------------------------------------ DeepFM front end and both tables' rows
+
+def _front_inputs(dtype, B, R=50, F=6, K=4, seed=8):
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((R, K)).astype(dtype)
+    w = rng.standard_normal(R).astype(dtype)
+    w0 = rng.standard_normal(1).astype(dtype)
+    idx = rng.integers(0, 5, (B, F)).astype(np.int64) * 7                # repeated ids
+    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
+    return V, w, w0, idx, val
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [0, 1, 33])
+def test_deepfm_front_matches_readable_layers(dtype, B):
+    V, w, w0, idx, val = _front_inputs(dtype, B)
+    fast, slow = fz.deepfm_front(V, w, w0, idx, val), fz.deepfm_front_numpy(V, w, w0, idx, val)
+    eps = np.finfo(dtype).eps
+    F = idx.shape[1]
+    E, S = fast[0], fast[1]
+    eq(fast[0], slow[0])                                               # E: one product per entry, exact
+    # S, y1, y2 are sums over F (and K) terms, in field order here and pairwise in NumPy: the two may
+    # differ by a few roundings of the terms' magnitude, bounded by 2 F eps * sum |terms|.
+    absE = np.abs(E)
+    bounds = [absE.sum(axis=1),
+              np.abs(w[idx] * val).sum(axis=1) + np.abs(w0[0]),
+              0.5 * (absE.sum(axis=1) ** 2 + (E * E).sum(axis=1)).sum(axis=1)]
+    for a, b, bound in zip(fast[1:], slow[1:], bounds):
+        assert a.dtype == dtype and a.shape == b.shape
+        assert np.all(np.abs(a.astype(np.float64) - b) <= 2 * F * eps * bound + 1e-300)
+    assert S.shape == (B, V.shape[1])
+
+
+def test_deepfm_front_errors():
+    V, w, w0, idx, val = _front_inputs(np.float32, 3)
+    bad = idx.copy()
+    bad[1, 2] = 50
+    with pytest.raises(ValueError, match="out of range"):
+        fz.deepfm_front(V, w, w0, bad, val)
+    with pytest.raises(ValueError, match="val must be float32"):
+        fz.deepfm_front(V, w, w0, idx, val.astype(np.float64))
+    with pytest.raises(ValueError, match="w has 49 rows"):
+        fz.deepfm_front(V, w[:-1], w0, idx, val)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [0, 1, 9])
+@pytest.mark.parametrize("with_dx", [True, False])
+def test_deepfm_row_grads_matches_twin(dtype, B, with_dx):
+    rng = np.random.default_rng(10)
+    F, K = 5, 3
+    E = rng.standard_normal((B, F, K)).astype(dtype)
+    S = E.sum(axis=1)
+    dy = rng.standard_normal(B).astype(dtype)
+    dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
+    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
+    got = fz.deepfm_row_grads(dy, S, E, dx, val)
+    eq(got, fz.deepfm_row_grads_numpy(dy, S, E, dx, val))
+    eq(got[:, :K], fz.embedding_row_grads(dy, S, E, dx, val))
+    eq(got[:, K], (dy[:, None] * val).reshape(-1))                    # first_order_backward's rows

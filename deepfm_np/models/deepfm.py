@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fused import embedding_row_grads
+from ..fused import deepfm_front, deepfm_row_grads
 from ..layers import MLP, first_order_backward, first_order_forward, fm_backward, fm_forward
-from ..sparse import rows_to_sparse
+from ..sparse import SparseGrad, rows_to_sparse
 from .base import Model
 
 
@@ -48,6 +48,11 @@ class DeepFM(Model):
 
     def _forward(self, idx, val, train, rng):
         B = idx.shape[0]
+        if not self.layout.has_multi:
+            # Fast path, same numbers up to summation order: the three calls below in one pass (fused.py).
+            E, S, y1, y2 = deepfm_front(self.params["V"], self.params["w"], self.params["w0"], idx, val)
+            y3, mc = self.mlp.forward(self.params, E.reshape(B, -1), train, rng)          # (B,)  DNN
+            return y1 + y2 + y3, (((idx, val), None), (idx, val), (E, S), mc, E.shape)
         E, ec = self._embed("V", idx, val)                          # (B, F, K), computed once
         y1, lc = first_order_forward(self.params["w"], self.params["w0"], idx, val)   # (B,)
         y2, fc = fm_forward(E)                                      # (B,)  FM pairs
@@ -57,16 +62,20 @@ class DeepFM(Model):
     def _backward(self, d, cache):
         ec, lc, fc, mc, shape = cache
         grads = {}
-        grads["w"], grads["w0"] = first_order_backward(d, lc)
         dx, mlp_grads = self.mlp.backward(d, mc, need_dx=self.dnn_grad)
         grads.update(mlp_grads)
         self._dE_parts = (d, fc, dx, shape, ec)                     # embedding_grad_parts() rebuilds them
         if self.fm_grad and self.dnn_grad and ec[1] is None:
-            # Fast path, same numbers: dE = dE_fm + dE_dnn and de/dV = x in one pass (fused.py).
+            # Fast path, same numbers: dE = dE_fm + dE_dnn, de/dV = x and dy1/dw = x in one pass, and
+            # one scatter-add for both tables, which are read at the same ids (fused.py).
             (idx, val), (E, S) = ec[0], fc
-            row_grads = embedding_row_grads(d, S, E, dx, val)       # (B*F, K)
-            grads["V"] = rows_to_sparse(idx.reshape(-1), row_grads)
+            K = E.shape[2]
+            sg = rows_to_sparse(idx.reshape(-1), deepfm_row_grads(d, S, E, dx, val))   # (U, K+1)
+            grads["V"] = SparseGrad(sg.rows, np.ascontiguousarray(sg.values[:, :K]))
+            grads["w"] = SparseGrad(sg.rows, np.ascontiguousarray(sg.values[:, K]))
+            grads["w0"] = np.array([d.sum()], dtype=d.dtype)
             return grads
+        grads["w"], grads["w0"] = first_order_backward(d, lc)
         dE_fm = fm_backward(d, fc)                                  # (B, F, K) FM path
         dE_dnn = dx.reshape(shape) if dx is not None else None      # (B, F, K) DNN path
         if self.fm_grad and self.dnn_grad:
