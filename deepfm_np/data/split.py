@@ -38,7 +38,12 @@ def holdout_mask(lines: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 class HoldoutReader:
-    """The "train" or "valid" part of `reader`'s rows; same interface as a reader."""
+    """The "train" or "valid" part of `reader`'s rows; same interface as a reader.
+
+    Both parts read the whole file; the file's skipped bad rows and NaN/inf
+    counts appear in the "train" part's stats only, so adding the two parts'
+    stats counts each bad row once.
+    """
 
     def __init__(self, reader, fraction: float = 0.1, seed: int = 0, part: str = "train"):
         if part not in ("train", "valid"):
@@ -60,8 +65,9 @@ class HoldoutReader:
             if rows.shape[0]:
                 yield take_rows(chunk, rows)
         inner = self.reader.stats
-        self.stats.skipped, self.stats.nonfinite = inner.skipped, inner.nonfinite
-        self.stats.first_skipped = list(inner.first_skipped)
+        if self.part == "train":       # the file's bad rows and NaNs are counted once, with the train part
+            self.stats.skipped, self.stats.nonfinite = inner.skipped, inner.nonfinite
+            self.stats.first_skipped = list(inner.first_skipped)
         if self.stats.rows == 0:
             raise DataError(f"the {self.part} part of a {self.fraction:.0%} holdout is empty "
                             f"({inner.rows} rows in the file)", self.path)

@@ -1,0 +1,59 @@
+"""`python -m deepfm_np evaluate`: AUC, log loss, rows and OOV rate of a saved model on a data file."""
+from __future__ import annotations
+
+import json
+
+from .data_args import add_bad_rows_option, open_data
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "evaluate", help="score a saved model on a labelled data file (AUC, log loss, OOV rate)",
+        description="Reads --data the way the model's training data was read (format and schema come from the "
+                    "model file), encodes it with the saved preprocessing, and prints AUC, log loss, the number "
+                    "of rows and the share of values that were not in the training vocabularies (OOV).")
+    p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
+    p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
+    add_bad_rows_option(p)
+    p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
+    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(run=run)
+
+
+def score_file(saved, reader, batch_size=8192):
+    """Stream `reader` through the saved encoder and model -> (p (N,), y (N,), EncodeStats)."""
+    import numpy as np
+
+    from ..data import EncodeStats
+    stats = EncodeStats()
+    ps, ys = [], []
+    for chunk in reader.chunks():
+        enc = saved.encoder.transform(chunk)
+        stats.merge(enc.stats)
+        ps.append(saved.model.predict_proba(enc.idx, enc.val, batch_size))
+        ys.append(enc.y)
+    return np.concatenate(ps), np.concatenate(ys), stats
+
+
+def run(args):
+    from ..io import load_model
+    from ..metrics import auc, logloss
+    from ..threads import set_threads
+    from . import CommandError
+    set_threads(args.threads)
+    saved = load_model(args.model)
+    reader = open_data(saved.reader, args.data, skip_bad_rows=args.skip_bad_rows)
+    p, y, stats = score_file(saved, reader, args.batch_size)
+    if y.min() == y.max():
+        raise CommandError(f"{args.data}: all {len(y):,} labels are {int(y[0])}; AUC needs both classes")
+    out = {"model": saved.meta["model"]["name"], "data": str(args.data), "rows": int(len(y)),
+           "auc": auc(y, p), "logloss": logloss(y, p), "oov_rate": stats.oov_rate,
+           "oov": stats.oov, "skipped_rows": reader.stats.skipped}
+    print(f"{out['model']} on {args.data}: AUC {out['auc']:.4f}  log loss {out['logloss']:.4f}  "
+          f"rows {out['rows']:,}  OOV rate {out['oov_rate']:.2%}"
+          + (f"  skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else ""))
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0

@@ -1,0 +1,174 @@
+"""`python -m deepfm_np train`: fit the preprocessing on the training file, train a model, save one model file."""
+from __future__ import annotations
+
+import json
+import time
+
+from ..errors import DataError
+from . import CommandError
+from .data_args import add_bad_rows_option, add_format_options, open_data, reader_spec
+
+
+def add_parser(sub):
+    from ..models.registry import model_names
+    from ..train import TrainConfig
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train", help="train a model on a data file and save it (with its preprocessing) to one file",
+        description="Reads --train, fits the preprocessing on it ONLY (vocabularies with --min-count, numeric "
+                    "buckets), encodes --valid and --test with it (values never seen in training go to their "
+                    "field's out-of-vocabulary row), trains --model with early stopping on the validation AUC, "
+                    "reports validation and test AUC / log loss and writes --out: parameters, preprocessing, "
+                    "schema and hyper-parameters in one .npz file for `evaluate` and `predict`. Without "
+                    "--valid, a seeded random 10% of --train is held out for early stopping.")
+    add_format_options(p)
+    g = p.add_argument_group("data")
+    g.add_argument("--train", required=True, metavar="FILE", help="training data")
+    g.add_argument("--valid", metavar="FILE", help="validation data for early stopping "
+                                                   "(default: hold out --valid-fraction of --train)")
+    g.add_argument("--valid-fraction", type=float, default=0.1, help="held-out share without --valid (default 0.1)")
+    g.add_argument("--test", metavar="FILE", help="test data, scored once after training")
+    add_bad_rows_option(g)
+    g.add_argument("--cache", metavar="DIR",
+                   help="stream the encoded data to DIR/{train,valid,test} on disk instead of memory "
+                        "(for files larger than memory; peak memory then does not grow with the rows)")
+    g = p.add_argument_group("preprocessing")
+    g.add_argument("--min-count", type=int, default=2,
+                   help="values seen fewer times in training share their field's OOV row (default 2)")
+    g.add_argument("--numeric-mode", choices=("bucket", "value"), default="bucket",
+                   help="numeric fields: bucket = Criteo-style floor(ln(v)^2) buckets (default); value = one "
+                        "embedding scaled by sign(v) ln(1 + |v|)")
+    g.add_argument("--hash-buckets", type=int, default=0,
+                   help="hash categorical values into this many rows per field (crc32) instead of "
+                        "vocabularies (default 0: vocabularies)")
+    g.add_argument("--max-width", type=int, default=None, help="cap on the values kept per multi-valued field")
+    g = p.add_argument_group("model and training")
+    g.add_argument("--model", required=True, choices=model_names(), metavar="NAME",
+                   help=f"one of {', '.join(model_names())}")
+    g.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.npz)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    g.add_argument("--optimizer", choices=("adam", "adagrad", "sgd", "ftrl"), default=d.optimizer,
+                   help=f"optimizer (default {d.optimizer})")
+    g.add_argument("--patience", type=int, default=d.patience,
+                   help=f"validations without improvement before stopping (default {d.patience}; 0: never)")
+    g.add_argument("--embed-dim", type=int, default=10, help="embedding size K (default 10)")
+    g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
+    g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
+    g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
+    g.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(run=run)
+
+
+def _hidden(text: str) -> tuple:
+    try:
+        sizes = tuple(int(h) for h in text.replace("-", ",").split(",") if h.strip())
+    except ValueError:
+        raise CommandError(f"--hidden must look like 400,400,400, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise CommandError(f"--hidden needs positive sizes, got {text!r}")
+    return sizes
+
+
+def load_splits(args, spec):
+    """Readers for train / valid / test, the fitted encoder, and the three data sets."""
+    from ..data import HoldoutReader, build_cache, encode, fit_encoder
+    from ..dataset import ArrayDataset
+
+    def reader(path):
+        return open_data(spec, path, skip_bad_rows=args.skip_bad_rows)
+
+    if args.valid:
+        tr, va = reader(args.train), reader(args.valid)
+    else:
+        if not 0 < args.valid_fraction < 1:
+            raise CommandError(f"--valid-fraction must be in (0, 1), got {args.valid_fraction}")
+        tr = HoldoutReader(reader(args.train), args.valid_fraction, args.seed, "train")
+        va = HoldoutReader(reader(args.train), args.valid_fraction, args.seed, "valid")
+    readers = {"train": tr, "valid": va}
+    if args.test:
+        readers["test"] = reader(args.test)
+    try:
+        enc = fit_encoder(tr, min_count=args.min_count, numeric=args.numeric_mode,
+                          hash_buckets=args.hash_buckets, max_width=args.max_width)
+    except DataError:                                # keeps its file and line
+        raise
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    sets, report = {}, {}
+    for name, r in readers.items():
+        if args.cache:
+            from pathlib import Path
+            ds = build_cache(r, enc, Path(args.cache) / name)
+            stats = ds.stats
+        else:
+            d = encode(r, enc)
+            ds = ArrayDataset(d.idx, d.val, d.y, d.layout, validate=False)
+            stats = d.stats.to_dict()
+        sets[name] = ds
+        report[name] = {"rows": ds.n, "skipped_rows": r.stats.skipped, "oov_rate": stats["oov_rate"],
+                        "nonfinite_values": r.stats.nonfinite}
+    return enc, sets, report
+
+
+def run(args):
+    from ..io import save_model
+    from ..models.registry import build_model
+    from ..threads import set_threads
+    from ..train import TrainConfig, evaluate, train
+
+    hidden = _hidden(args.hidden)
+    if args.min_count < 1 or args.hash_buckets < 0:
+        raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
+    set_threads(args.threads)
+    spec = reader_spec(args)
+    t0 = time.perf_counter()
+    enc, sets, report = load_splits(args, spec)
+    layout = enc.layout
+    sizes = ", ".join(f"{k} {v['rows']:,} rows" for k, v in report.items())
+    print(f"data: {sizes}; {layout.n_fields} fields, {layout.n_rows:,} table rows "
+          f"({time.perf_counter() - t0:.1f} s to read and encode)")
+    for k, v in report.items():
+        if v["skipped_rows"]:
+            print(f"  {k}: skipped {v['skipped_rows']:,} bad rows")
+        if k != "train" and v["oov_rate"]:
+            print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
+    try:
+        model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
+                            keep_prob=args.keep_prob, seed=args.seed)
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                          patience=args.patience, seed=args.seed, progress=not args.no_progress)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    print(f"training {args.model}: {model.n_params():,} parameters")
+    result = train(model, sets["train"], sets["valid"], cfg)
+    scores = {name: evaluate(model, sets[name]) for name in sets if name != "train"}
+    out = {
+        "model": args.model,
+        "valid": {k: scores["valid"][k] for k in ("auc", "logloss")},
+        "test": {k: scores["test"][k] for k in ("auc", "logloss")} if "test" in scores else None,
+        "train_seconds": result.train_seconds,
+        "samples_per_second": result.samples_per_second,
+        "epochs_run": max((h["epoch"] for h in result.history), default=0),
+        "stopped_early": result.stopped_early,
+        "data": report,
+        "table_rows": layout.n_rows,
+    }
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "embed_dim",
+                                           "keep_prob", "seed", "min_count", "numeric_mode", "hash_buckets",
+                                           "max_width")}
+    path = save_model(args.out, model, enc, spec,
+                      train={"hyper_parameters": {**hyper, "hidden": list(hidden)}, "results": out,
+                             "files": {"train": args.train, "valid": args.valid, "test": args.test}})
+    out["out"] = str(path)
+    for name, s in scores.items():
+        print(f"{name}: AUC {s['auc']:.4f}  log loss {s['logloss']:.4f}  ({s['rows']:,} rows)")
+    print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s "
+          f"({result.samples_per_second:,.0f} samples/s); model written to {path}")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
