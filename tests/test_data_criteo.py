@@ -206,8 +206,8 @@ def test_parse_int_cells_matches_python(texts):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\t\n\r\0", blacklist_categories=("Cs",)), max_size=4),
-                min_size=1, max_size=30))
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\t\n\r\0", blacklist_categories=("Cs",)),
+                        max_size=4), min_size=1, max_size=30))
 def test_pack_cells_matches_pack_string(texts):
     texts = [t for t in texts if len(t.encode()) <= 8] or [""]
     a, s, e = _cells(texts)

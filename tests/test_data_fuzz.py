@@ -18,7 +18,8 @@ from deepfm_np.data import CsvSchema, DataError, encode, fit_encoder, open_reade
 from fixtures.fake_data import FAKE_ML100K, criteo_rows
 
 # DEEPFM_FUZZ_EXAMPLES=5000 for a longer hunt than the default run
-SETTINGS = settings(max_examples=int(os.environ.get("DEEPFM_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("DEEPFM_FUZZ_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 VALID_CRITEO = "\t".join(criteo_rows(1, seed=0)[0]) + "\n"
 ALPHABETS = {
     "criteo": "01\t\n\r-+.e9ab \x00\xff",

@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import DataError
 from ..fields import FieldLayout
 from .numeric import bucket_codes, value_encode
-from .raw import NUMERIC_MODES, ColumnSpec, PackedStrings, RawChunk, SparseEntries, TokenLists
+from .raw import NUMERIC_MODES, ColumnSpec, RawChunk, SparseEntries, TokenLists
 from .vocab import IntCounter, IntVocab, StringCounter, StringVocab, kept_values, stable_hash
 
 STATE_VERSION = 1
