@@ -42,9 +42,28 @@ def matmul_only(B, d_in, hidden, rng, dtype=np.float32):
     return run
 
 
+def gemm_orientations(B, H, rounds, dtype=np.float32):
+    """ms of the four products of a (B, H) x (H, H) layer: is the transposed case (dW) slower here?"""
+    rng = np.random.default_rng(4)
+    x, d = rng.standard_normal((B, H)).astype(dtype), rng.standard_normal((B, H)).astype(dtype)
+    W = rng.standard_normal((H, H)).astype(dtype)
+    cases = {"x @ W (forward)": lambda: x @ W, "x.T @ d (dW)": lambda: x.T @ d,
+             "(d.T @ x).T (dW)": lambda: (d.T @ x).T, "d @ W.T (dx)": lambda: d @ W.T}
+    t = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, f in cases.items():
+            t[k] += timeit(f, 3, 5)
+    return {k: summary(v)["min"] * 1e3 for k, v in t.items()}
+
+
 def main(argv=None):
-    args = parser("train_throughput", __doc__).parse_args(argv)
+    p = parser("train_throughput", __doc__)
+    p.add_argument("--also-threads", type=int, nargs="*", default=[1],
+                   help="other thread counts measured in the same run, alternating (default: 1)")
+    args = p.parse_args(argv)
     header = setup(args)
+    from deepfm_np.threads import set_threads
+    thread_counts = [args.threads] + [t for t in args.also_threads if t != args.threads]
     from deepfm_np.dataset import ArrayDataset
     from deepfm_np.losses import bce_with_logits
     from deepfm_np.models.registry import build_model
@@ -88,21 +107,32 @@ def main(argv=None):
                 mm()
 
         train_steps(), mm_steps()                           # warm up (compilation, caches, allocator)
-        t_step, t_mm = [], []
-        for _ in range(rounds):                             # alternate: load bursts hit both
-            t_step += timeit(train_steps, 1)
-            t_mm += timeit(mm_steps, 1)
-        s, m = summary(np.array(t_step) / steps), summary(np.array(t_mm) / steps)
-        row = {"batch": B, "steps_per_round": steps, "rounds": rounds,
-               "step_ms": s["min"] * 1e3, "step_ms_median": s["median"] * 1e3,
-               "matmul_ms": m["min"] * 1e3, "matmul_ms_median": m["median"] * 1e3,
-               "samples_per_s": B / s["min"], "bound_samples_per_s": B / m["min"],
-               "fraction_of_bound": m["min"] / s["min"], "fraction_of_bound_median": m["median"] / s["median"]}
-        rows.append(row)
-        print(f"batch {B}: step {row['step_ms']:.2f} ms, matmuls {row['matmul_ms']:.2f} ms, "
-              f"fraction {row['fraction_of_bound']:.2f}", flush=True)
+        t_step = {t: [] for t in thread_counts}
+        t_mm = {t: [] for t in thread_counts}
+        for _ in range(rounds):                             # alternate: load bursts hit all of them
+            for t in thread_counts:
+                set_threads(t)
+                t_step[t] += timeit(train_steps, 1)
+                t_mm[t] += timeit(mm_steps, 1)
+        set_threads(args.threads)
+        for t in thread_counts:
+            s, m = summary(np.array(t_step[t]) / steps), summary(np.array(t_mm[t]) / steps)
+            row = {"batch": B, "threads": t, "steps_per_round": steps, "rounds": rounds,
+                   "step_ms": s["min"] * 1e3, "step_ms_median": s["median"] * 1e3,
+                   "matmul_ms": m["min"] * 1e3, "matmul_ms_median": m["median"] * 1e3,
+                   "samples_per_s": B / s["min"], "bound_samples_per_s": B / m["min"],
+                   "fraction_of_bound": m["min"] / s["min"],
+                   "fraction_of_bound_median": m["median"] / s["median"]}
+            rows.append(row)
+            print(f"batch {B}, {t} threads: step {row['step_ms']:.2f} ms, matmuls {row['matmul_ms']:.2f} ms, "
+                  f"fraction {row['fraction_of_bound']:.2f}", flush=True)
+    gemm = {}
+    for t in thread_counts:
+        set_threads(t)
+        gemm[t] = gemm_orientations(1024, HIDDEN[0], rounds)
+    set_threads(args.threads)
     print()
-    print(table(rows, [("batch", "batch", "{}"), ("step_ms", "step ms (min)", "{:.2f}"),
+    print(table(rows, [("batch", "batch", "{}"), ("threads", "threads", "{}"), ("step_ms", "step ms (min)", "{:.2f}"),
                        ("step_ms_median", "(median)", "{:.2f}"), ("matmul_ms", "matmuls ms (min)", "{:.2f}"),
                        ("matmul_ms_median", "(median)", "{:.2f}"), ("samples_per_s", "samples/s", "{:,.0f}"),
                        ("bound_samples_per_s", "bound samples/s", "{:,.0f}"),
@@ -112,7 +142,10 @@ def main(argv=None):
                         "config": {"model": "deepfm", "fields": F, "embed_dim": K, "hidden": list(HIDDEN),
                                    "activation": "relu", "keep_prob": 0.5, "dtype": "float32", "optimizer": "adam",
                                    "table_rows": data.layout.n_rows, "data_rows": data.n},
-                        "rows": rows})
+                        "rows": rows, "gemm_1024x400x400_ms": {str(t): g for t, g in gemm.items()}})
+    print("\nGEMM orientations, B=1024, 400x400, float32 (ms, best of rounds):")
+    for t, g in gemm.items():
+        print(f"  {t} thread(s): " + ", ".join(f"{k} {v:.3f}" for k, v in g.items()))
 
 
 if __name__ == "__main__":
