@@ -8,15 +8,24 @@ models of this project:
     logit = bias
           + first_order     sum_i w[x_i] * val_i                     (what LR can learn)
           + pairwise        sum_{i<j} <v[x_i], v[x_j]>                 (what FM adds)
-          + higher_order    sum_{(a,b,c)} sum_k u[x_a]_k u[x_b]_k u[x_c]_k   (needs the deep part)
+          + higher_order    sum_t s_t * relu(min(u_t[x_a], u_t[x_b], u_t[x_c])) - mean
     p = sigmoid(logit),  y ~ Bernoulli(p)
 
-The interaction vectors v and u are *centered*: each field's vectors have mean
-zero under that field's value frequencies. Fields are drawn independently, so
-the parts are orthogonal (an ANOVA decomposition): the pairwise part carries no
-first-order signal, the three-way part carries no first- or second-order
-signal, their variances add, and an LR or FM student can capture none of the
-higher part no matter how much data it sees.
+The pairwise vectors v are *centered*: each field's vectors have mean zero
+under that field's value frequencies, so (fields being drawn independently)
+the pairwise part carries no first-order signal and LR cannot absorb it.
+
+The higher-order part is a sum of T "AND gates": gate t fires only when all
+three of its fields (a, b, c) take values whose scores u_t are positive - "a
+young user AND a sports site AND the evening" - and then adds (or, with
+s_t = -1, removes) click probability in proportion to the weakest of the three.
+A gate is a genuinely three-way function: no sum of one- and two-field terms
+equals it. Unlike a pure product of centered terms it also has one- and
+two-field *shadows* (a value that rarely lets the gate fire lowers its mean),
+which is what makes it learnable by gradient descent; LR and FM pick up those
+shadows, only a model with a deep part can represent the gate itself. So the
+partial AUCs (`partial_aucs`) are those of oracles that know each part
+exactly, not bounds on what LR or FM reach.
 
 World and sample. Everything about the teacher (vocabularies, value
 frequencies, weights, bias) depends only on `seed`, never on n_rows: call
@@ -83,9 +92,10 @@ class SyntheticData:
 class Teacher:
     """The hidden world: layout, how rows are drawn, and the teacher's parameters.
 
-    R table rows, K interaction size, T triples, C categorical fields.
+    R table rows, K interaction size, T triples (gates), C categorical fields.
     w (R,) first-order weights; v (R, K) pairwise vectors (zero outside pair fields);
-    u (R, K) three-way vectors (zero outside triple fields); triples (T, 3) field indices;
+    u (R, T) gate scores (column t is used by gate t's three fields); triples (T, 3) field
+    indices; gate_sign (T,) +1/-1; higher_offset the mean of the raw gate sum (subtracted);
     cdf list of C arrays, each (size,) cumulative value frequencies over local ids;
     missing (n_numeric,) missing rate; mean_count (n_numeric,) mean of the geometric count.
     """
@@ -98,6 +108,8 @@ class Teacher:
     u: np.ndarray
     pair_fields: np.ndarray
     triples: np.ndarray
+    gate_sign: np.ndarray
+    higher_offset: float
     cdf: list = field(repr=False)
     missing: np.ndarray = field(repr=False)
     mean_count: np.ndarray = field(repr=False)
@@ -137,9 +149,10 @@ class Teacher:
             s += e
             sq += (e * e).sum(axis=1)
         pair = 0.5 * ((s * s).sum(axis=1) - sq)
-        higher = np.zeros(N)
-        for a, b, c in self.triples:
-            higher += (self.u[idx[:, a]] * self.u[idx[:, b]] * self.u[idx[:, c]]).sum(axis=1)
+        higher = np.full(N, -self.higher_offset)
+        for t, (a, b, c) in enumerate(self.triples):                        # AND gate t
+            weakest = np.minimum(np.minimum(self.u[idx[:, a], t], self.u[idx[:, b], t]), self.u[idx[:, c], t])
+            higher += self.gate_sign[t] * np.maximum(weakest, 0.0)
         return {"bias": np.full(N, self.bias), "first_order": first,
                 "pairwise": pair, "higher_order": higher}
 
@@ -178,7 +191,7 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
                vocab_range=(10, 50_000), zipf_exponent: float = 1.2, oov_rate: float = 0.01,
                missing_range=(0.05, 0.2), k: int = 4,
                pair_max_vocab: int = 200, triple_max_vocab: int = 100, n_triples: int = 8,
-               first_order_std: float = 1.0, pairwise_std: float = 0.8, higher_order_std: float = 0.8,
+               first_order_std: float = 1.0, pairwise_std: float = 0.8, higher_order_std: float = 1.2,
                positive_rate: float = 0.25, calibration_rows: int = 20_000) -> Teacher:
     """Build the teacher of world `seed`; nothing here depends on how many rows are drawn later.
 
@@ -186,10 +199,10 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
     zipf_exponent    : value of rank r is drawn with weight r^-zipf_exponent
     oov_rate         : share of each categorical field's rows that land on local id 0 (OOV)
     missing_range    : each numeric field's missing rate is uniform in this range
-    k                : size of the teacher's interaction vectors
+    k                : size of the teacher's pairwise vectors
     pair_max_vocab   : categorical fields with at most this many values take part in pairwise terms
-    triple_max_vocab : fields with at most this many values make up the three-way triples
-    n_triples        : number of distinct random field triples in the higher-order part
+    triple_max_vocab : fields with at most this many values make up the three-way AND gates
+    n_triples        : number of gates, each on a distinct random triple of fields
     first_order_std, pairwise_std, higher_order_std : standard deviation of each logit part over
                        the data (defaults give Bayes AUC ~0.82 and partial AUCs clearly apart)
     positive_rate    : the bias is solved so that the mean click probability equals this
@@ -212,7 +225,6 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
 
     w = rng.standard_normal(R)
     v = np.zeros((R, k))
-    u = np.zeros((R, k))
     pair_fields = np.array([Fn + c for c in range(n_categorical) if vocab[c] <= pair_max_vocab], dtype=np.int64)
     triple_pool = np.array([Fn + c for c in range(n_categorical) if vocab[c] <= triple_max_vocab], dtype=np.int64)
     if pair_fields.shape[0] < 2 or triple_pool.shape[0] < 3:
@@ -224,8 +236,6 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
         rows = slice(layout.offsets[f], layout.offsets[f] + layout.sizes[f])
         if f in pair_fields:
             v[rows] = _centered_vectors(prob, k, rng)
-        if f in triple_pool:
-            u[rows] = _centered_vectors(prob, k, rng)
     # Distinct random triples from the pool (rejection of repeats keeps it simple and exact).
     seen, triples = set(), []
     max_triples = len(triple_pool) * (len(triple_pool) - 1) * (len(triple_pool) - 2) // 6
@@ -235,20 +245,29 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
             seen.add(t)
             triples.append(t)
     triples = np.array(triples, dtype=np.int64).reshape(-1, 3)
+    T = triples.shape[0]
+    u = np.zeros((R, T))                                                   # gate t's value scores
+    for t, fields in enumerate(triples):
+        for f in fields:
+            u[layout.offsets[f]:layout.offsets[f] + layout.sizes[f], t] = rng.standard_normal(layout.sizes[f])
+    gate_sign = rng.choice([-1.0, 1.0], size=T)
 
     # Calibrate on the world's own sample: rescale each part to its target std, then solve the bias.
-    raw = Teacher(layout, Fn, 0.0, w, v, u, pair_fields, triples, cdf, missing, mean_count)
+    raw = Teacher(layout, Fn, 0.0, w, v, u, pair_fields, triples, gate_sign, 0.0, cdf, missing, mean_count)
     cal_idx, cal_val = raw.draw_features(calibration_rows, np.random.default_rng([2, seed]))
     parts = raw.logit_parts(cal_idx, cal_val)
     w = w * first_order_std / parts["first_order"].std()
-    # pairwise is quadratic in v, three-way is cubic in u: scale the vectors by the matching root
+    # pairwise is quadratic in v, the gates are linear in u: scale by the matching power
     v = v * np.sqrt(pairwise_std / parts["pairwise"].std())
-    u = u * np.cbrt(higher_order_std / parts["higher_order"].std())
+    gate_scale = higher_order_std / parts["higher_order"].std()
+    u = u * gate_scale
+    higher_offset = float(parts["higher_order"].mean() * gate_scale)
     z = parts["first_order"] * first_order_std / parts["first_order"].std() \
         + parts["pairwise"] * pairwise_std / parts["pairwise"].std() \
-        + parts["higher_order"] * higher_order_std / parts["higher_order"].std()
+        + (parts["higher_order"] * gate_scale - higher_offset)
     bias = _solve_bias(z, positive_rate)
-    return Teacher(layout, Fn, bias, w, v, u, pair_fields, triples, cdf, missing, mean_count)
+    return Teacher(layout, Fn, bias, w, v, u, pair_fields, triples, gate_sign, higher_offset, cdf, missing,
+                   mean_count)
 
 
 def _solve_bias(z: np.ndarray, rate: float) -> float:

@@ -78,7 +78,7 @@ def test_world_depends_only_on_seed():
     b = make_synthetic(7_000, seed=5, sample_seed=11)
     assert a.layout == b.layout
     assert a.world.bias == b.world.bias
-    for name in ("w", "v", "u", "triples", "pair_fields"):
+    for name in ("w", "v", "u", "triples", "pair_fields", "gate_sign"):
         np.testing.assert_array_equal(getattr(a.world, name), getattr(b.world, name))
     # and drawing from the world directly gives the same teacher probabilities for the same rows
     parts = make_world(5).logit_parts(b.idx, b.val)
@@ -95,6 +95,7 @@ def test_positive_rate_and_teacher_auc(data):
 def test_each_part_matters(data):
     lp = data.logit_parts
     assert lp["higher_order"].std() > 0.5
+    assert abs(lp["higher_order"].mean()) < 0.05                 # centered by the world's offset
     assert lp["pairwise"].std() > 0.5
     a = partial_aucs(data)
     assert a["first_order"] < a["first_order+pairwise"] - 0.04
@@ -102,7 +103,8 @@ def test_each_part_matters(data):
 
 
 def test_parts_are_uncorrelated(data):
-    # Centered interaction vectors + independent fields make the parts orthogonal (ANOVA).
+    # Random, independent first-order weights, centered pairwise vectors and independent fields keep
+    # the parts (nearly) uncorrelated; the gates' one-field shadows live inside the higher part.
     lp = data.logit_parts
     names = ("first_order", "pairwise", "higher_order")
     c = np.corrcoef(np.stack([lp[n] for n in names]))
@@ -120,3 +122,20 @@ def test_split_and_subset(data):
     assert sub.logit_parts["pairwise"][0] == data.logit_parts["pairwise"][4]
     with pytest.raises(ValueError, match="fractions"):
         split(data, (0.5, 0.6))
+
+
+def test_gates_are_genuinely_three_way(data):
+    """No sum of one- and two-field terms equals a gate: fit the best sum of value-pair tables on its
+    own three fields (backfitting: repeatedly subtract each pair's mean residual) and a large part remains."""
+    w = data.world
+    a, b, c = w.triples[0]
+    g = w.gate_sign[0] * np.maximum(np.minimum(np.minimum(w.u[data.idx[:, a], 0], w.u[data.idx[:, b], 0]),
+                                               w.u[data.idx[:, c], 0]), 0)
+    codes = [data.idx[:, f] - data.layout.offsets[f] for f in (a, b, c)]
+    pairs = [np.unique(codes[i] * (codes[j].max() + 1) + codes[j], return_inverse=True)[1].ravel()
+             for i, j in ((0, 1), (0, 2), (1, 2))]             # one group per value pair: covers 1- and 2-field terms
+    resid = g - g.mean()
+    for _ in range(30):
+        for grp in pairs:
+            resid = resid - (np.bincount(grp, resid) / np.bincount(grp))[grp]
+    assert resid.std() > 0.2 * g.std()
