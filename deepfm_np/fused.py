@@ -30,7 +30,10 @@ because a > 0 exactly when the unit was kept (m = 1) and active (z > 0). The act
 dense layer caches anyway is all the backward reads.
 
 No fastmath here (the kernels compute exactly the twin's operations in the same order), and every
-loop is serial: prange would split rows over threads that the BLAS also uses.
+loop is serial: prange would split rows over threads that the BLAS also uses. Measured on the 2-core
+development machine while other processes kept it loaded: prange versions of the relu+dropout
+kernels and of dense Adam made a DeepFM step at 2 threads 2x SLOWER (115 -> 250 ms), because every
+parallel region waits for its slowest thread and a loaded core makes that thread late.
 Shape letters: B batch, H hidden units, S slots, K embedding size.
 """
 from __future__ import annotations
