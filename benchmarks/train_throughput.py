@@ -58,6 +58,8 @@ def gemm_orientations(B, H, rounds, dtype=np.float32):
 
 def main(argv=None):
     p = parser("train_throughput", __doc__)
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds (default: %(default)s)")
+    p.add_argument("--batches", type=int, nargs="*", default=[256, 1024, 4096])
     p.add_argument("--also-threads", type=int, nargs="*", default=[1],
                    help="other thread counts measured in the same run, alternating (default: 1)")
     args = p.parse_args(argv)
@@ -70,8 +72,8 @@ def main(argv=None):
     from deepfm_np.optim import Adam
     from deepfm_np.synthetic import make_synthetic
 
-    batches = (256, 1024, 4096)
-    rounds = 3 if args.quick else 7
+    batches = tuple(args.batches)
+    rounds = 3 if args.quick else args.rounds
     data = ArrayDataset.from_data(make_synthetic(40_960 if args.quick else 81_920, seed=0))
     F = data.layout.n_fields
     rows = []
