@@ -17,7 +17,9 @@ def add_parser(sub):
     p.add_argument("--epochs", type=int, default=4, help="maximum epochs per model (default 4)")
     p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
     p.add_argument("--models", default="lr,fm,deepfm", help="comma-separated models (default lr,fm,deepfm)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data, the initial weights and the shuffling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and dropout (default 0)")
+    p.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the synthetic world (the teacher) and its rows (default 0)")
     p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
     p.add_argument("--out", default="demo_out", help="folder for the learning-curve PNG (default demo_out)")
     p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the results as JSON")
@@ -37,8 +39,10 @@ def run(args):
     if args.rows < 1000:
         raise CommandError(f"--rows must be at least 1000, got {args.rows}")
     set_threads(args.threads)
-    print(f"demo: {args.rows:,} synthetic rows (80/10/10 split), models {', '.join(models)}, seed {args.seed}")
+    print(f"demo: {args.rows:,} synthetic rows (80/10/10 split, world {args.data_seed}), "
+          f"models {', '.join(models)}, seed {args.seed}")
     report = run_demo(rows=args.rows, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      data_seed=args.data_seed,
                       models=tuple(models), progress=not args.no_progress)
     print()
     print(format_table(report))
