@@ -30,13 +30,13 @@ def test_unknown_model_is_one_clear_line(capsys):
 
 def test_demo_json(tmp_path, capsys):
     js = tmp_path / "r.json"
-    rc = main(["demo", "--rows", "4000", "--epochs", "1", "--models", "lr,fm", "--no-progress",
+    rc = main(["demo", "--rows", "20000", "--epochs", "2", "--models", "lr,fm", "--no-progress",
                "--out", str(tmp_path), "--json", str(js)])
     assert rc == 0
     rep = json.loads(js.read_text())
     assert [r["model"] for r in rep["results"]] == ["lr", "fm"]
     for r in rep["results"]:
-        assert 0.5 < r["auc"] <= 1 and r["logloss"] > 0
+        assert 0.55 < r["auc"] < rep["teacher"]["auc"] and r["logloss"] > rep["teacher"]["logloss"]
     assert 0.5 < rep["teacher"]["auc"] <= 1 and rep["teacher"]["logloss"] > 0
     assert (tmp_path / "learning_curves.png").stat().st_size > 1000
     assert "teacher (Bayes-optimal)" in capsys.readouterr().out
