@@ -110,3 +110,12 @@ def test_models_train_in_float32_by_default():
     assert all(p.dtype == np.float32 for p in m.params.values())
     idx, val, _ = check_batch(m.layout)
     assert m.forward(idx, val.astype(np.float32)).dtype == np.float32
+
+
+def test_model_rejects_ids_outside_their_field():
+    layout = FieldLayout(("user", "item"), (3, 5))
+    m = build_model("deepfm", layout, hidden=(4,))
+    with pytest.raises(ValueError, match="field 'item'"):
+        m.forward(np.array([[0, 8]]), np.ones((1, 2)))
+    with pytest.raises(ValueError, match="field 'user'"):
+        m.predict_proba(np.array([[-1, 4]]), np.ones((1, 2)))

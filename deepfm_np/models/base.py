@@ -31,7 +31,12 @@ class Model:
 
     # ---- the two calls of a training step ---------------------------------
     def forward(self, idx, val, train=False, rng=None):
-        """idx (B, S) int64, val (B, S) -> logits (B,). Keeps what backward needs."""
+        """idx (B, S) int64, val (B, S) -> logits (B,). Keeps what backward needs.
+
+        An id outside its field's rows raises ValueError naming the field and the value
+        (about 0.1 ms per batch of 1024: cheap next to a training step).
+        """
+        self.layout.validate(idx)
         val = np.asarray(val, dtype=self.dtype)
         logits, self._cache = self._forward(idx, val, train, rng)
         return logits
@@ -46,6 +51,7 @@ class Model:
 
     def predict_proba(self, idx, val, batch_size=4096):
         """Click probabilities (N,) in evaluation mode (no dropout), batch by batch."""
+        self.layout.validate(idx)
         out = np.empty(idx.shape[0], dtype=np.float64)
         for start in range(0, idx.shape[0], batch_size):
             sl = slice(start, start + batch_size)
