@@ -6,7 +6,7 @@ from deepfm_np.threads import get_threads, set_threads
 
 
 def test_set_threads_and_restore():
-    default = numba.get_num_threads()
+    default = numba.config.NUMBA_NUM_THREADS         # what None restores (an earlier test may have capped it)
     try:
         set_threads(1)
         info = get_threads()

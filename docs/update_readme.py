@@ -1,0 +1,65 @@
+"""Fill README.md's generated sections from result files that commands wrote (numbers are never typed by hand).
+
+    python -m deepfm_np demo --json docs/results/demo.json --out docs/results --no-progress
+    python -m deepfm_np compare --out docs/results/compare
+    python -m benchmarks.report            (writes benchmarks/results/performance.md)
+    python docs/update_readme.py
+
+Each section sits between `<!-- BEGIN name ... -->` and `<!-- END name -->`;
+a section whose source file is missing is left as it is.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_section():
+    path = ROOT / "docs/results/demo.json"
+    if not path.exists():
+        return None
+    rep = json.loads(path.read_text())
+    from deepfm_np.demo import format_table
+    c = rep["config"]
+    cmd = f"python -m deepfm_np demo --seed {c['seed']} --data-seed {c.get('data_seed', 0)} --rows {c['rows']}"
+    speed = ", ".join(f"{r['model']} {r['samples_per_second']:,.0f}" for r in rep["results"])
+    return (f"Output of `{cmd}` ({c['train_rows']:,} training rows, test on {c['test_rows']:,}):\n\n"
+            f"{format_table(rep)}\n\n"
+            f"Training samples/second in that run: {speed}.\n\n"
+            "![validation AUC against samples seen](docs/results/learning_curves.png)\n")
+
+
+def file_section(rel):
+    path = ROOT / rel
+    return path.read_text().strip() + "\n" if path.exists() else None
+
+
+SECTIONS = {
+    "demo": demo_section,
+    "compare": lambda: file_section("docs/results/compare/results.md"),
+    "performance": lambda: file_section("benchmarks/results/performance.md"),
+}
+
+
+def main():
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name, make in SECTIONS.items():
+        pat = re.compile(rf"(<!-- BEGIN {name}\b[^\n]*-->\n)(.*?)(<!-- END {name} -->)", re.S)
+        if not pat.search(text):
+            continue
+        body = make()
+        if body is None:
+            print(f"{name}: no result file, left as is", file=sys.stderr)
+            continue
+        text = pat.sub(lambda m: m.group(1) + body + m.group(3), text)
+        print(f"{name}: updated")
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
