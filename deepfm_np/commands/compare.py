@@ -45,7 +45,10 @@ def add_common_options(p, d):
                    help=f"dropout KEEP probability, the paper's 'dropout' (default {d.keep_prob})")
     p.add_argument("--activation", choices=("relu", "tanh"), default=None,
                    help="hidden activation of every deep model (default: relu, and tanh for IPNN as in the paper)")
-    p.add_argument("--threads", type=int, default=2, help="BLAS and Numba threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS and Numba threads (default 1: on a shared or busy machine two BLAS threads spin "
+                        "against other processes and ran 3.5x SLOWER than one in our measurements; try 2 on an "
+                        "idle machine)")
     p.add_argument("--progress", action="store_true", help="show per-batch progress bars")
 
 

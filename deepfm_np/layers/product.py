@@ -13,7 +13,7 @@ and its strict upper triangle read row by row (pairs in np.triu_indices order):
 
 Backward. dG is zero except dG[b, i_n, j_n] = dP[b, n]; since G = E E^T,
 
-    dE[b] = (dG[b] + dG[b]^T) E[b]        i.e.  dE_i = sum_{j: pair (i,j)} dp_ij e_j
+    dE[b] = (dG[b] + dG[b]^T) E[b]        i.e.  dE_i = sum_{j != i} dp_{min(i,j), max(i,j)} e_j
 
 Outer product, cheap form (OPNN). The original OPNN forms every pair's K x K
 matrix e_i e_j^T and weights each one with its own kernel; the paper's cheap
@@ -39,6 +39,8 @@ field pairs; the tests prove each fast form equals its twin to ~1e-15.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -48,21 +50,39 @@ def pair_indices(F):
     return i.astype(np.int64), j.astype(np.int64)
 
 
+@lru_cache(maxsize=16)
+def _symmetric_source(F):
+    """(F*F,) int64: for cell (i, j) of an F x F matrix, the pair n holding {i, j}, or P for i = j.
+
+    Gathering columns of [dP, 0] (B, P + 1) with it builds dG + dG^T (B, F*F) in one pass: a
+    gather is about 3x faster than scattering dP into the two triangles (measured, B=1024, F=39).
+    """
+    i, j = pair_indices(F)
+    src = np.full(F * F, i.shape[0], dtype=np.int64)          # the diagonal reads the zero column
+    src[i * F + j] = np.arange(i.shape[0])
+    src[j * F + i] = np.arange(i.shape[0])
+    src.setflags(write=False)
+    return src
+
+
 def inner_product_forward(E):
     """E (B, F, K) -> P (B, F(F-1)/2) with P[:, n] = <e_{i_n}, e_{j_n}>, cache."""
     B, F, K = E.shape
     i, j = pair_indices(F)
     G = E @ E.transpose(0, 2, 1)                              # (B, F, F) Gram matrix, G_ij = <e_i, e_j>
-    return G[:, i, j], (E, i, j)                              # (B, P) strict upper triangle
+    P = np.take(G.reshape(B, F * F), i * F + j, axis=1)       # (B, P) strict upper triangle
+    return P, E
 
 
 def inner_product_backward(dP, cache):
     """dP (B, F(F-1)/2) -> dE (B, F, K) = (dG + dG^T) E."""
-    E, i, j = cache
+    E = cache
     B, F, K = E.shape
-    dG = np.zeros((B, F, F), dtype=dP.dtype)
-    dG[:, i, j] = dP                                          # (i, j) unique: plain assignment is exact
-    return (dG + dG.transpose(0, 2, 1)) @ E                   # (B, F, K)
+    P = dP.shape[1]
+    dPz = np.zeros((B, P + 1), dtype=dP.dtype)
+    dPz[:, :P] = dP                                           # (B, P + 1), last column 0
+    dGs = np.take(dPz, _symmetric_source(F), axis=1)          # (B, F*F) dG + dG^T, zero diagonal
+    return dGs.reshape(B, F, F) @ E                           # (B, F, K)
 
 
 def inner_product_naive(E):
