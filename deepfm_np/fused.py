@@ -96,8 +96,10 @@ def _scale(dtype, keep_prob):
     return dtype.type(1) / dtype.type(keep_prob)
 
 
-def relu_dropout_forward_numpy(z, keep_prob, seed, out=None):
-    """z (B, H) -> a (B, H) = relu(z) * m / keep with m = keep_mask_numpy(seed, B*H, keep)."""
+def relu_dropout_forward_numpy(z, keep_prob, seed, out=None, bias=None):
+    """z (B, H) [+ bias (H,)] -> a (B, H) = relu(z + bias) * m / keep, m = keep_mask_numpy(seed, B*H, keep)."""
+    if bias is not None:
+        z = z + bias                                                     # dense_forward's  out += b
     m = keep_mask_numpy(seed, z.size, keep_prob).reshape(z.shape)
     a = np.maximum(z, 0) * (m * _scale(z.dtype, keep_prob)).astype(z.dtype)
     if out is None:
@@ -107,13 +109,13 @@ def relu_dropout_forward_numpy(z, keep_prob, seed, out=None):
 
 
 @njit(cache=True, error_model="numpy")
-def _relu_dropout_forward_kernel(z, out, seed, thresh, scale):
+def _relu_dropout_forward_kernel(z, out, seed, thresh, scale, bias, use_bias):
     B, H = z.shape
     useed = np.uint64(seed)
     for b in range(B):
         base = b * H
         for h in range(H):
-            zz = z[b, h]
+            zz = z[b, h] + bias[h] if use_bias else z[b, h]
             r = zz if zz > 0 else zz * 0          # relu; NaN passes as in np.maximum
             if thresh == np.uint64(4294967296):    # keep = 1: no mask
                 out[b, h] = r * scale
@@ -124,23 +126,36 @@ def _relu_dropout_forward_kernel(z, out, seed, thresh, scale):
     return out
 
 
-def relu_dropout_forward(z: np.ndarray, keep_prob: float, seed: int, out: np.ndarray | None = None):
-    """Fused relu + inverted dropout: z (B, H) float -> a (B, H); out may be z itself (in place).
+def relu_dropout_forward(z: np.ndarray, keep_prob: float, seed: int, out: np.ndarray | None = None,
+                         bias: np.ndarray | None = None):
+    """Fused (bias +) relu + inverted dropout: z (B, H) float -> a (B, H); out may be z itself (in place).
 
-    keep_prob = 1 gives plain relu (seed unused).
+    bias (H,) is added first (the dense layer's  + b, saving it a pass). keep_prob = 1 gives plain
+    relu (seed unused).
     """
     _check2d("z", z)
     if out is None:
         out = np.empty_like(z)
     elif out.shape != z.shape or out.dtype != z.dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {z.dtype} array of shape {z.shape}")
+    use_bias = bias is not None
+    if use_bias and (bias.shape != z.shape[1:] or bias.dtype != z.dtype):
+        raise ValueError(f"bias must be {z.dtype} of shape {z.shape[1:]}, got {bias.dtype} {bias.shape}")
     return _relu_dropout_forward_kernel(z, out, np.uint64(seed), np.uint64(keep_threshold(keep_prob)),
-                                        _scale(z.dtype, keep_prob))
+                                        _scale(z.dtype, keep_prob),
+                                        np.ascontiguousarray(bias) if use_bias else np.empty(0, z.dtype), use_bias)
 
 
-def relu_dropout_backward_numpy(da, a, keep_prob, out=None):
-    """da (B, H), a (B, H) the forward's output -> dz (B, H) = da / keep where a > 0, else 0."""
+def relu_dropout_backward_numpy(da, a, keep_prob, out=None, db=None):
+    """da (B, H), a (B, H) the forward's output -> dz (B, H) = da / keep where a > 0, else 0.
+
+    db (H,), when given, receives sum_b dz (dense_backward's bias gradient), summed in row order.
+    """
     dz = da * np.where(a > 0, _scale(da.dtype, keep_prob), da.dtype.type(0))
+    if db is not None:
+        db[...] = 0
+        for row in dz:                                                   # row order, like the kernel
+            db += row
     if out is None:
         return dz
     out[...] = dz
@@ -148,17 +163,24 @@ def relu_dropout_backward_numpy(da, a, keep_prob, out=None):
 
 
 @njit(cache=True, error_model="numpy")
-def _relu_dropout_backward_kernel(da, a, out, scale):
+def _relu_dropout_backward_kernel(da, a, out, scale, db, use_db):
     B, H = da.shape
     zero = scale * 0
+    if use_db:
+        for h in range(H):
+            db[h] = 0
     for b in range(B):
         for h in range(H):
-            out[b, h] = da[b, h] * (scale if a[b, h] > 0 else zero)
+            g = da[b, h] * (scale if a[b, h] > 0 else zero)
+            out[b, h] = g
+            if use_db:
+                db[h] += g
     return out
 
 
-def relu_dropout_backward(da: np.ndarray, a: np.ndarray, keep_prob: float, out: np.ndarray | None = None):
-    """Backward of relu_dropout_forward; out may be da itself (in place)."""
+def relu_dropout_backward(da: np.ndarray, a: np.ndarray, keep_prob: float, out: np.ndarray | None = None,
+                          db: np.ndarray | None = None):
+    """Backward of relu_dropout_forward; out may be da itself (in place); db (H,) gets sum_b dz."""
     _check2d("da", da)
     _check2d("a", a)
     if a.shape != da.shape or a.dtype != da.dtype:
@@ -167,7 +189,11 @@ def relu_dropout_backward(da: np.ndarray, a: np.ndarray, keep_prob: float, out: 
         out = np.empty_like(da)
     elif out.shape != da.shape or out.dtype != da.dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {da.dtype} array of shape {da.shape}")
-    return _relu_dropout_backward_kernel(da, a, out, _scale(da.dtype, keep_prob))
+    use_db = db is not None
+    if use_db and (db.shape != da.shape[1:] or db.dtype != da.dtype or not db.flags.c_contiguous):
+        raise ValueError(f"db must be a C-contiguous {da.dtype} array of shape {da.shape[1:]}")
+    return _relu_dropout_backward_kernel(da, a, out, _scale(da.dtype, keep_prob),
+                                         db if use_db else np.empty(0, da.dtype), use_db)
 
 
 # --------------------------------------------------------------------------------------------------

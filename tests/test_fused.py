@@ -197,3 +197,32 @@ def test_deepfm_row_grads_matches_twin(dtype, B, with_dx):
     eq(got, fz.deepfm_row_grads_numpy(dy, S, E, dx, val))
     eq(got[:, :K], fz.embedding_row_grads(dy, S, E, dx, val))
     eq(got[:, K], (dy[:, None] * val).reshape(-1))                    # first_order_backward's rows
+
+
+# ------------------------------------------------------------------ the dense layer's bias, folded in
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relu_dropout_with_bias_and_db_match_twins(dtype, shape):
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    a = fz.relu_dropout_forward(z, 0.5, 3, bias=b)
+    eq(a, fz.relu_dropout_forward_numpy(z, 0.5, 3, bias=b))
+    eq(a, fz.relu_dropout_forward(z + b, 0.5, 3))                     # = dense_forward's  x W + b  first
+    d = rng.standard_normal(shape).astype(dtype)
+    db1, db2 = np.empty(shape[1], dtype), np.empty(shape[1], dtype)
+    dz = fz.relu_dropout_backward(d, a, 0.5, db=db1)
+    eq(dz, fz.relu_dropout_backward_numpy(d, a, 0.5, db=db2))
+    eq(db1, db2)                                                       # both sum the rows in order
+    # and against NumPy's own column sum: float32 rounding of a sum of B terms, <= B eps sum|terms|
+    bound = shape[0] * np.finfo(dtype).eps * np.abs(dz).sum(axis=0)
+    assert np.all(np.abs(db1.astype(np.float64) - dz.sum(axis=0)) <= bound + 1e-300)
+
+
+def test_bias_and_db_errors():
+    z = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="bias must be float32 of shape"):
+        fz.relu_dropout_forward(z, 0.5, 0, bias=np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="db must be"):
+        fz.relu_dropout_backward(z, z, 0.5, db=np.zeros(3, np.float64))

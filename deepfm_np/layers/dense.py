@@ -20,14 +20,16 @@ def dense_forward(x, W, b):
     return out, (x, W)
 
 
-def dense_backward(dout, cache, need_dx=True):
+def dense_backward(dout, cache, need_dx=True, db=None):
     """dout (B, D_out) -> dx (B, D_in) or None, dW (D_in, D_out), db (D_out,).
 
     need_dx=False skips dx (a matrix product) when nothing upstream needs it.
+    db: the bias gradient, when a fused kernel already summed dout (fused.relu_dropout_backward).
     """
     x, W = cache
     dW = x.T @ dout
-    db = dout.sum(axis=0)
+    if db is None:
+        db = dout.sum(axis=0)
     if not need_dx:
         dx = None
     elif W.shape[1] == 1:                      # one output unit: an outer product, cheaper than a GEMM call

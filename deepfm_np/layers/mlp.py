@@ -8,9 +8,10 @@ A composite layer: its forward calls dense/activation/dropout forwards in order
 and keeps their caches; its backward calls their backwards in reverse order.
 Parameters live in the model's `params` dict under `prefix` (e.g. "mlp.W0").
 
-Speed: with relu, act + dropout run as ONE fused pass (fused.relu_dropout_forward, in place on the
-dense output) whose mask comes from a counter-based hash seeded by one draw from `rng`, and the
-backward reads only the layer's output a (da/dz = [a > 0] / keep). It computes exactly
+Speed: with relu, the dense layer's + b, the activation and dropout run as ONE fused pass
+(fused.relu_dropout_forward, in place on x W) whose mask comes from a counter-based hash seeded by one draw from `rng`, and the
+backward reads only the layer's output a (da/dz = [a > 0] / keep) and sums db in the same pass.
+It computes exactly
     dropout_forward(relu_forward(z)[0], keep_prob, ...)
 with a different (but equally seeded and reproducible) source of random bits; tests/test_fused.py
 proves the fused kernels equal their NumPy twins. tanh keeps the plain layer-by-layer path.
@@ -61,16 +62,18 @@ class MLP:
         a = x
         L = len(self.dims) - 1
         for l in range(L):
-            z, dc = dense_forward(a, params[f"{self.prefix}.W{l}"], params[f"{self.prefix}.b{l}"])
+            W, b = params[f"{self.prefix}.W{l}"], params[f"{self.prefix}.b{l}"]
+            if self.activation == "relu" and l < L - 1:       # fused: x W, then + b, relu, dropout in one pass
+                keep = self.keep_prob if train else 1.0
+                seed = dropout_seed(rng) if keep < 1.0 else 0
+                z = a @ W                                      # (B, H), dense_forward without its + b
+                caches.append(((a, W), _FUSED, keep))          # the cache dense_forward would keep
+                a = relu_dropout_forward(z, keep, seed, out=z, bias=b)
+                continue
+            z, dc = dense_forward(a, W, b)
             if l == L - 1:                                     # output unit: linear
                 caches.append((dc, None, None))
                 return z[:, 0], caches
-            if self.activation == "relu":                      # fused: one pass, in place on z
-                keep = self.keep_prob if train else 1.0
-                seed = dropout_seed(rng) if keep < 1.0 else 0
-                a = relu_dropout_forward(z, keep, seed, out=z)
-                caches.append((dc, _FUSED, keep))
-                continue
             a, ac = self.act_forward(z)
             a, mc = dropout_forward(a, self.keep_prob, train, rng)
             caches.append((dc, ac, mc))
@@ -82,10 +85,12 @@ class MLP:
         L = len(cache)
         for l in reversed(range(L)):
             dc, ac, mc = cache[l]
+            db = None
             if ac is _FUSED:                                   # a = relu(z) m / keep is the next layer's x
-                d = relu_dropout_backward(d, cache[l + 1][0][0], mc, out=d)
+                db = np.empty(d.shape[1], dtype=d.dtype)       # summed in the same pass
+                d = relu_dropout_backward(d, cache[l + 1][0][0], mc, out=d, db=db)
             elif l < L - 1:
                 d = self.act_backward(dropout_backward(d, mc), ac)
             d, grads[f"{self.prefix}.W{l}"], grads[f"{self.prefix}.b{l}"] = dense_backward(
-                d, dc, need_dx=need_dx or l > 0)
+                d, dc, need_dx=need_dx or l > 0, db=db)
         return d, grads
