@@ -126,6 +126,27 @@ def _relu_dropout_forward_kernel(z, out, seed, thresh, scale, bias, use_bias):
     return out
 
 
+@njit(cache=True, error_model="numpy")
+def _relu_dropout_forward_inplace(z, seed, thresh, scale, bias, use_bias):
+    """The same loop with z as its own output. A separate kernel because LLVM vectorises a loop only
+    after a run-time check that input and output do not overlap; with out = z they do, and the
+    two-array kernel fell back to its scalar loop (0.7 ms instead of 0.25 ms for 1024 x 400)."""
+    B, H = z.shape
+    useed = np.uint64(seed)
+    for b in range(B):
+        base = b * H
+        for h in range(H):
+            zz = z[b, h] + bias[h] if use_bias else z[b, h]
+            r = zz if zz > 0 else zz * 0
+            if thresh == np.uint64(4294967296):
+                z[b, h] = r * scale
+            elif _keep(useed, base + h, thresh):
+                z[b, h] = r * scale
+            else:
+                z[b, h] = r * 0
+    return z
+
+
 def relu_dropout_forward(z: np.ndarray, keep_prob: float, seed: int, out: np.ndarray | None = None,
                          bias: np.ndarray | None = None):
     """Fused (bias +) relu + inverted dropout: z (B, H) float -> a (B, H); out may be z itself (in place).
@@ -141,9 +162,13 @@ def relu_dropout_forward(z: np.ndarray, keep_prob: float, seed: int, out: np.nda
     use_bias = bias is not None
     if use_bias and (bias.shape != z.shape[1:] or bias.dtype != z.dtype):
         raise ValueError(f"bias must be {z.dtype} of shape {z.shape[1:]}, got {bias.dtype} {bias.shape}")
-    return _relu_dropout_forward_kernel(z, out, np.uint64(seed), np.uint64(keep_threshold(keep_prob)),
-                                        _scale(z.dtype, keep_prob),
-                                        np.ascontiguousarray(bias) if use_bias else np.empty(0, z.dtype), use_bias)
+    args = (np.uint64(seed), np.uint64(keep_threshold(keep_prob)), _scale(z.dtype, keep_prob),
+            np.ascontiguousarray(bias) if use_bias else np.empty(0, z.dtype), use_bias)
+    if out is z:
+        return _relu_dropout_forward_inplace(z, *args)
+    if np.may_share_memory(out, z):
+        raise ValueError("out must be z itself or not overlap it")
+    return _relu_dropout_forward_kernel(z, out, *args)
 
 
 def relu_dropout_backward_numpy(da, a, keep_prob, out=None, db=None):
@@ -178,6 +203,23 @@ def _relu_dropout_backward_kernel(da, a, out, scale, db, use_db):
     return out
 
 
+@njit(cache=True, error_model="numpy")
+def _relu_dropout_backward_inplace(da, a, scale, db, use_db):
+    """The same loop writing into da (see _relu_dropout_forward_inplace for why it is separate)."""
+    B, H = da.shape
+    zero = scale * 0
+    if use_db:
+        for h in range(H):
+            db[h] = 0
+    for b in range(B):
+        for h in range(H):
+            g = da[b, h] * (scale if a[b, h] > 0 else zero)
+            da[b, h] = g
+            if use_db:
+                db[h] += g
+    return da
+
+
 def relu_dropout_backward(da: np.ndarray, a: np.ndarray, keep_prob: float, out: np.ndarray | None = None,
                           db: np.ndarray | None = None):
     """Backward of relu_dropout_forward; out may be da itself (in place); db (H,) gets sum_b dz."""
@@ -192,8 +234,14 @@ def relu_dropout_backward(da: np.ndarray, a: np.ndarray, keep_prob: float, out: 
     use_db = db is not None
     if use_db and (db.shape != da.shape[1:] or db.dtype != da.dtype or not db.flags.c_contiguous):
         raise ValueError(f"db must be a C-contiguous {da.dtype} array of shape {da.shape[1:]}")
-    return _relu_dropout_backward_kernel(da, a, out, _scale(da.dtype, keep_prob),
-                                         db if use_db else np.empty(0, da.dtype), use_db)
+    args = (_scale(da.dtype, keep_prob), db if use_db else np.empty(0, da.dtype), use_db)
+    if any(np.may_share_memory(x, y) for x, y in ((a, out), (a, da)) + (((db, da), (db, out), (db, a)) if use_db else ())):
+        raise ValueError("a and db must not overlap da, out or each other")
+    if out is da:
+        return _relu_dropout_backward_inplace(da, a, *args)
+    if np.may_share_memory(out, da):
+        raise ValueError("out must be da itself or not overlap it")
+    return _relu_dropout_backward_kernel(da, a, out, *args)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -226,3 +226,13 @@ def test_bias_and_db_errors():
         fz.relu_dropout_forward(z, 0.5, 0, bias=np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="db must be"):
         fz.relu_dropout_backward(z, z, 0.5, db=np.zeros(3, np.float64))
+
+
+def test_overlapping_outputs_are_refused():
+    """In place (out is the input itself) is fine; a partial overlap would give wrong numbers."""
+    z = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match="not overlap"):
+        fz.relu_dropout_forward(z[:2].reshape(4, 3), 0.5, 0, out=z[1:3].reshape(4, 3))
+    a = fz.relu_dropout_forward(np.ones((4, 3), np.float32), 0.5, 0)
+    with pytest.raises(ValueError, match="must not overlap"):
+        fz.relu_dropout_backward(a, a, 0.5)
