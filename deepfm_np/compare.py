@@ -196,7 +196,7 @@ def summarize(runs, models=None) -> list:
     """Aggregate per-seed runs into one row per model (std over seeds with ddof=1; 0 for one seed)."""
     models = list(models or dict.fromkeys(r["model"] for r in runs))
     by = {m: [r for r in runs if r["model"] == m] for m in models}
-    lr_time = np.mean([r["seconds_per_epoch"] for r in by["lr"]]) if by.get("lr") else None
+    lr_time = float(np.mean([r["seconds_per_epoch"] for r in by["lr"]])) if by.get("lr") else None
     rows = []
     for m in models:
         rs = by[m]

@@ -124,8 +124,6 @@ def test_overfits_a_small_batch(name):
     """CS231n's sanity check: with enough capacity and no dropout, 64 rows are learned almost exactly."""
     data = _tiny_data(64, seed=1)
     m = build_model(name, data.layout, embed_dim=4, hidden=(32,), keep_prob=1.0, init_std=0.1, seed=0)
-    if hasattr(m, "pretrain"):
-        m.pretrain_result = "skip"                                # no stage 1 needed for this check
     opt = make_optimizer("adam", m.params, sparse=m.sparse_params, lr=2e-2)
     for _ in range(60):
         loss, d = bce_with_logits(m.forward(data.idx, data.val, train=True, rng=np.random.default_rng(0)), data.y)
