@@ -63,7 +63,10 @@ class TrainResult:
     history: list = field(default_factory=list)   # one dict per validation: epoch, step, train_loss, valid_*
     best: dict | None = None                       # the validation record whose parameters were kept
     train_seconds: float = 0.0                     # time in forward/backward/update (validation excluded)
+    train_cpu_seconds: float = 0.0                 # the same, as CPU time of the process (steadier when the
+                                                   # machine is shared; sums all threads' time)
     pretrain_seconds: float = 0.0                  # a two-stage model's stage 1 (FNN's FM), included above
+    pretrain_cpu_seconds: float = 0.0
     samples_seen: int = 0
     stopped_early: bool = False
 
@@ -110,15 +113,17 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
     sign = 1.0 if cfg.metric == "auc" else -1.0      # larger score = better
     result = TrainResult()
     if hasattr(model, "pretrain"):                   # two-stage model (FNN): stage 1 first, counted as training
-        t0 = time.perf_counter()
         pre = model.pretrain(train_data, valid_data, cfg)    # None when already done
-        result.pretrain_seconds = 0.0 if pre is None else getattr(pre, "train_seconds", time.perf_counter() - t0)
-        result.train_seconds += result.pretrain_seconds
+        if pre is not None:
+            result.pretrain_seconds, result.pretrain_cpu_seconds = pre.train_seconds, pre.train_cpu_seconds
+            result.train_seconds += pre.train_seconds
+            result.train_cpu_seconds += pre.train_cpu_seconds
     best_score, best_params, bad_evals = -math.inf, None, 0
     steps_per_epoch = math.ceil(train_data.n / cfg.batch_size)
     step = 0
     bar = _progress(cfg.progress, cfg.epochs * steps_per_epoch, model.name)
     running = None                                   # exponential moving average of the batch loss
+    clock = _Clock()                                 # training time, validation excluded
 
     def validate(epoch):
         nonlocal best_score, best_params, bad_evals
@@ -142,7 +147,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
     try:
         for epoch in range(1, cfg.epochs + 1):
             stop = False
-            t0 = time.perf_counter()
+            clock.start()
             for idx, val, y in train_data.iter_batches(cfg.batch_size, shuffle_rng, shuffle=True):
                 logits = model.forward(idx, val, train=True, rng=dropout_rng)
                 loss, dlogits = bce_with_logits(logits, y)
@@ -163,12 +168,12 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                     if step % 20 == 0:
                         bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch != 0:
-                    result.train_seconds += time.perf_counter() - t0
+                    clock.stop(result)
                     stop = validate(epoch)
-                    t0 = time.perf_counter()
+                    clock.start()
                     if stop:
                         break
-            result.train_seconds += time.perf_counter() - t0
+            clock.stop(result)
             if stop or validate(epoch):
                 result.stopped_early = epoch < cfg.epochs or stop
                 break
@@ -177,6 +182,17 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             bar.close()
     _restore(model, best_params)
     return result
+
+
+class _Clock:
+    """Adds wall and CPU time between start() and stop() to a TrainResult."""
+
+    def start(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, result):
+        result.train_seconds += time.perf_counter() - self.wall
+        result.train_cpu_seconds += time.process_time() - self.cpu
 
 
 def _restore(model, best_params):

@@ -34,8 +34,13 @@ def demo_section():
 
 
 def file_section(rel):
+    """A generated Markdown file, its relative image links rewritten to work from the README."""
     path = ROOT / rel
-    return path.read_text().strip() + "\n" if path.exists() else None
+    if not path.exists():
+        return None
+    folder = path.parent.relative_to(ROOT).as_posix()
+    text = re.sub(r"\]\((?!https?://|/)([^)]+\.png)\)", lambda m: f"]({folder}/{m.group(1)})", path.read_text())
+    return text.strip() + "\n"
 
 
 SECTIONS = {
