@@ -39,6 +39,11 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _frac(r: dict) -> float:
+    """The fraction of the bound: median of back-to-back pairs when measured, else ratio of minima."""
+    return r.get("fraction_of_bound_paired", r["fraction_of_bound"])
+
+
 def machine_lines(R: dict) -> list[str]:
     any_ = next(iter(R.values()))
     m = any_["machine"]
@@ -73,11 +78,13 @@ def section(R: dict) -> tuple[str, list[str]]:
         out += ["### Training step against its matrix products",
                 "DeepFM, 39 fields, K = 10, MLP 400-400-400 relu, keep 0.5, float32, Adam. The bound is the "
                 "MLP's forward and backward matrix products alone, same shapes, same run.", ""]
-        rows = [[r["batch"], r.get("threads", "-"), f"{r['step_ms']:.1f}", f"{r['matmul_ms']:.1f}",
-                 f"{r['samples_per_s']:,.0f}", f"{r['bound_samples_per_s']:,.0f}", f"{r['fraction_of_bound']:.0%}",
-                 f"{r['fraction_of_bound_median']:.0%}"] for r in tt["rows"]]
-        out += [md_table(["batch", "threads", "step ms", "matmuls ms", "samples/s", "bound samples/s",
-                          "fraction of bound", "(of medians)"], rows), ""]
+        rows = [[r["batch"], r.get("threads", "-"), f"{r['step_ms']:.1f} / {r['step_ms_median']:.1f}",
+                 f"{r['matmul_ms']:.1f} / {r['matmul_ms_median']:.1f}", f"{r['samples_per_s']:,.0f}",
+                 f"{r['bound_samples_per_s']:,.0f}", f"{_frac(r):.0%}", f"{r['fraction_of_bound']:.0%}"]
+                for r in tt["rows"]]
+        out += [md_table(["batch", "threads", "step ms (min / median)", "matmuls ms (min / median)",
+                          "samples/s (best)", "bound samples/s (best)", "fraction of bound (paired median)",
+                          "(ratio of minima)"], rows), ""]
         gemm = tt.get("gemm_1024x400x400_ms")
         if gemm:
             names = list(next(iter(gemm.values())))
@@ -90,8 +97,9 @@ def section(R: dict) -> tuple[str, list[str]]:
             if r["batch"] == 1024:
                 goal = f" (target >= {TARGETS['fraction']:.0%})" if r.get("threads", main_threads) == main_threads else ""
                 targets.append(f"- Step at batch 1024 with {r.get('threads', main_threads)} thread(s) reaches "
-                               f"{r['fraction_of_bound']:.0%} of the matmul-only bound{goal}"
-                               + (f": {verdict(r['fraction_of_bound'] >= TARGETS['fraction'])}." if goal else "."))
+                               f"{_frac(r):.0%} of the matmul-only bound (median of back-to-back pairs; "
+                               f"{r['fraction_of_bound']:.0%} as a ratio of minima){goal}"
+                               + (f": {verdict(_frac(r) >= TARGETS['fraction'])}." if goal else "."))
     vt = R.get("vs_torch")
     if vt:
         c = vt["config"]
@@ -101,19 +109,26 @@ def section(R: dict) -> tuple[str, list[str]]:
                 f"{vt['rows'][0]['test_rows']:,} rows.", ""]
         rows = []
         for r in vt["rows"]:
-            rows.append([r["vocab"], f"{r['table_rows']:,}", f"{r['deepfm_np_samples_per_s']:,.0f}",
+            rows.append([r["vocab"], r.get("threads", "-"), f"{r['table_rows']:,}", f"{r['deepfm_np_samples_per_s']:,.0f}",
                          f"{r.get('torch_samples_per_s', float('nan')):,.0f}",
                          f"{r['speedup']:.2f}x" if "speedup" in r else "-",
+                         f"{r['max_speedup_at_bound']:.2f}x" if "max_speedup_at_bound" in r else "-",
                          f"{r['deepfm_np_test_auc']:.4f}", f"{r['torch_test_auc']:.4f}" if "torch_test_auc" in r else "-"])
-        out += [md_table(["vocabulary", "table rows", "deepfm_np samples/s", "PyTorch samples/s", "speedup",
-                          "deepfm_np AUC", "PyTorch AUC"], rows), ""]
+        out += [md_table(["vocabulary", "threads", "table rows", "deepfm_np samples/s", "PyTorch samples/s", "speedup",
+                          "bound / PyTorch", "deepfm_np AUC", "PyTorch AUC"], rows), "",
+                "'bound / PyTorch': the MLP's matrix products alone (same shapes, same run) against PyTorch: "
+                "the largest speedup any implementation could show.", ""]
+        main_threads = vt["threads"]["numba"]
         for r in vt["rows"]:
             if "speedup" in r:
                 goal = TARGETS["torch_criteo"] if r["vocab"] == "criteo" else TARGETS["torch_small"]
-                targets.append(f"- {r['vocab']} table ({r['table_rows']:,} rows): {r['speedup']:.2f}x PyTorch "
-                               f"(target >= {goal}x): {verdict(r['speedup'] >= goal)}; AUC difference "
-                               f"{r['auc_diff']:+.4f} (target within {TARGETS['auc']}): "
-                               f"{verdict(abs(r['auc_diff']) <= TARGETS['auc'])}.")
+                is_main = r.get("threads", main_threads) == main_threads
+                targets.append(f"- {r['vocab']} table ({r['table_rows']:,} rows), {r.get('threads', main_threads)} "
+                               f"thread(s): {r['speedup']:.2f}x PyTorch (medians {r['speedup_median']:.2f}x)"
+                               + (f" (target >= {goal}x): {verdict(r['speedup'] >= goal)}" if is_main else "")
+                               + f"; AUC difference {r['auc_diff']:+.4f}"
+                               + (f" (target within {TARGETS['auc']}): {verdict(abs(r['auc_diff']) <= TARGETS['auc'])}."
+                                  if is_main else "."))
     sa = R.get("scatter_add")
     if sa:
         out += ["### Scatter-add of row gradients (K = 10, float32)", ""]
@@ -178,14 +193,14 @@ def plot(R: dict, path: Path) -> None:
         a.bar([i - 0.2 for i in x], [r["samples_per_s"] for r in rs], 0.4, label="DeepFM step")
         a.bar([i + 0.2 for i in x], [r["bound_samples_per_s"] for r in rs], 0.4, label="matmuls only (bound)")
         for i, r in enumerate(rs):
-            a.text(i - 0.2, r["samples_per_s"], f"{r['fraction_of_bound']:.0%}", ha="center", va="bottom", fontsize=8)
+            a.text(i - 0.2, r["samples_per_s"], f"{_frac(r):.0%}", ha="center", va="bottom", fontsize=8)
         a.set_xticks(list(x), b, fontsize=8)
         a.legend()
     a.set_title("training samples/s (fraction of bound)")
     a = ax[0, 1]
     vt = R.get("vs_torch")
     if vt:
-        names = [f"{r['vocab']}\n{r['table_rows']:,} rows" for r in vt["rows"]]
+        names = [f"{r['vocab']}, {r.get('threads', '?')} thr\n{r['table_rows']:,} rows" for r in vt["rows"]]
         x = range(len(names))
         a.bar([i - 0.2 for i in x], [r["deepfm_np_samples_per_s"] for r in vt["rows"]], 0.4, label="deepfm_np")
         a.bar([i + 0.2 for i in x], [r.get("torch_samples_per_s", 0) for r in vt["rows"]], 0.4, label="PyTorch")
