@@ -68,7 +68,7 @@ def run_demo(rows=250_000, epochs=4, batch_size=1024, seed=0, data_seed=0, model
                "train_seconds": res.train_seconds, "wall_seconds": wall,
                "samples_per_second": res.samples_per_second, "params": model.n_params()}
         results.append(row)
-        curves[name] = [{"samples": r["step"] * batch_size, "valid_auc": r["valid_auc"],
+        curves[name] = [{"samples": r["samples"], "valid_auc": r["valid_auc"],
                          "valid_logloss": r["valid_logloss"]} for r in res.history]
         if log:
             log(f"{name:7s} test AUC {test['auc']:.4f}  logloss {test['logloss']:.4f}  "

@@ -127,7 +127,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
 
     def validate(epoch):
         nonlocal best_score, best_params, bad_evals
-        rec = {"epoch": epoch, "step": step, "train_loss": running}
+        rec = {"epoch": epoch, "step": step, "samples": result.samples_seen, "train_loss": running}
         if valid_data is not None:
             rec.update({f"valid_{k}": v for k, v in evaluate(model, valid_data, cfg.eval_batch_size).items()
                         if k != "rows"})

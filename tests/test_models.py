@@ -119,3 +119,9 @@ def test_model_rejects_ids_outside_their_field():
         m.forward(np.array([[0, 8]]), np.ones((1, 2)))
     with pytest.raises(ValueError, match="field 'user'"):
         m.predict_proba(np.array([[-1, 4]]), np.ones((1, 2)))
+
+
+def test_keyword_typo_is_an_error_but_other_models_keywords_are_ignored():
+    with pytest.raises(ValueError, match="unknown model keyword.*hiden"):
+        build_model("deepfm", check_layout(), hiden=(8,))
+    assert build_model("lr", check_layout(), hidden=(8,), keep_prob=0.5).name == "lr"

@@ -46,12 +46,18 @@ def model_names():
 
 
 def build_model(name, layout, dtype=None, **kwargs):
-    """Construct model `name` on `layout`; keywords it does not accept are ignored.
+    """Construct model `name` on `layout`.
 
-    An unknown name raises ValueError listing the valid ones.
+    Keywords that some other model accepts but this one does not (e.g. `hidden` for LR) are
+    ignored, so one set of hyper-parameters can build every model. A keyword no model accepts
+    (a typo such as `hiden`) and an unknown name raise ValueError listing the valid ones.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    known = set().union(*ACCEPTS.values())
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        raise ValueError(f"unknown model keyword(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
     kw = {k: v for k, v in kwargs.items() if k in ACCEPTS[name] and v is not None}
     if dtype is not None:
         kw["dtype"] = dtype
