@@ -12,7 +12,7 @@ from .data_args import add_bad_rows_option, add_format_options, open_data, reade
 def add_parser(sub):
     from ..models.registry import model_names
     from ..train import TrainConfig
-    d = TrainConfig()
+    d = TrainConfig(epochs=20, lr=3e-3)      # early stopping ends most runs long before 20 epochs
     p = sub.add_parser(
         "train", help="train a model on a data file and save it (with its preprocessing) to one file",
         description="Reads --train, fits the preprocessing on it ONLY (vocabularies with --min-count, numeric "
