@@ -154,17 +154,23 @@ def model_kwargs():
 
 
 def model_checks(names=None, seed=0, max_coords=40) -> list[CheckResult]:
+    """Full gradient check of each model, on two layouts: with a multi-valued field (the pooling
+    path) and without one (S == F, where DeepFM takes its fused fast path). Rows of the first
+    are named "model[multi]/param", of the second "model/param"."""
     from .models.registry import build_model, model_names
-    layout = check_layout()
-    idx, val, y = check_batch(layout, seed=seed)
     out = []
-    for name in names or model_names():
-        model = build_model(name, layout, **model_kwargs())
-        generic_point(model.params, np.random.default_rng(seed))
-        params = [p for p in model.params if not (p in model.sparse_params and _is_cut(model, p))]
-        out += check_model(model, idx, val, y, seed=seed, max_coords=max_coords, names=params)
-        if hasattr(model, "embedding_grad_parts"):
-            out += embedding_path_checks(model, idx, val, y, seed)
+    for multi in (False, True):
+        layout = check_layout(multi=multi)
+        idx, val, y = check_batch(layout, seed=seed)
+        for name in names or model_names():
+            model = build_model(name, layout, **model_kwargs())
+            if multi:
+                model.name = f"{name}[multi]"
+            generic_point(model.params, np.random.default_rng(seed))
+            params = [p for p in model.params if not (p in model.sparse_params and _is_cut(model, p))]
+            out += check_model(model, idx, val, y, seed=seed, max_coords=max_coords, names=params)
+            if hasattr(model, "embedding_grad_parts"):
+                out += embedding_path_checks(model, idx, val, y, seed)
     return out
 
 
