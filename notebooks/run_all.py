@@ -52,7 +52,7 @@ def main(argv):
         print(f"{p.name}: ran in {secs:.0f} s{'  (over the 3-minute budget)' if over else ''}", flush=True)
         if over:
             failed.append(p.name)
-    print(f"notebooks: {len(paths) - len(failed)} ran, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
+    print(f"notebooks: {len(paths) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
