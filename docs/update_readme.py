@@ -39,8 +39,11 @@ def file_section(rel):
     if not path.exists():
         return None
     folder = path.parent.relative_to(ROOT).as_posix()
-    text = re.sub(r"\]\((?!https?://|/)([^)]+\.png)\)", lambda m: f"]({folder}/{m.group(1)})", path.read_text())
-    return text.strip() + "\n"
+    text = path.read_text().strip()
+    text = re.sub(r"\A##? [^\n]*\n+", "", text)                    # the README has its own heading
+    # a bare file name is relative to the generated file's folder; make it relative to the README
+    text = re.sub(r"\]\(([^)/:]+\.png)\)", lambda m: f"]({folder}/{m.group(1)})", text)
+    return text + "\n"
 
 
 SECTIONS = {
