@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import DataError
 from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  bad_text_lines, check_file, finish_file, iter_line_blocks, line_bounds)
+                  check_file, decoded_lines, finish_file, iter_line_blocks)
 
 SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|", "space": " ", "colon": ":"}
 _KINDS = {"categorical": ("categorical", None), "numeric": ("numeric", None),
@@ -204,19 +204,13 @@ class CsvReader:
         return {"n": len(names), "names": names, "index": where}
 
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
-        a = np.frombuffer(block, dtype=np.uint8)
-        starts, ends, _ = line_bounds(a)
-        bad_text = bad_text_lines(block, starts, ends)
         fields = self.schema.fields
         out = {f[0]: [] for f in fields}
         lines, ys = [], []
-        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            line = line0 + i
+        for line, text, bad in decoded_lines(block, line0, self.path):
             try:
-                if i in bad_text:
-                    msg, value = bad_text[i]
-                    raise DataError(msg, self.path, line, value=value)
-                text = block[s:e].decode("utf-8")
+                if bad is not None:
+                    raise bad
                 if not text.strip():
                     continue                                       # blank line
                 cells = self._split(text, line)

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import DataError
 from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries,
-                  bad_text_lines, finish_file, iter_line_blocks, line_bounds)
+                  decoded_lines, finish_file, iter_line_blocks)
 
 
 def parse_field_ranges(spec) -> list:
@@ -117,17 +117,12 @@ class LibSVMReader:
         finish_file(self.path, self.stats, nonfinite)
 
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
-        a = np.frombuffer(block, dtype=np.uint8)
-        starts, ends, _ = line_bounds(a)
-        bad_text = bad_text_lines(block, starts, ends)
         lines, ys, counts, fields, feats, vals = [], [], [], [], [], []
-        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            line = line0 + i
+        for line, text, bad in decoded_lines(block, line0, self.path):
             try:
-                if i in bad_text:
-                    msg, value = bad_text[i]
-                    raise DataError(msg, self.path, line, value=value)
-                toks = block[s:e].decode("utf-8").split()
+                if bad is not None:
+                    raise bad
+                toks = text.split()
                 if not toks:
                     continue                                   # blank line
                 row = self._parse_tokens(toks, line, nonfinite)

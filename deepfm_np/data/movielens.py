@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import DataError
 from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  bad_text_lines, check_file, finish_file, iter_line_blocks, line_bounds)
+                  check_file, decoded_lines, finish_file, iter_line_blocks)
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
@@ -130,17 +130,11 @@ class MovieLensReader:
         finish_file(self.path, self.stats, nonfinite)
 
     def _parse_block(self, block: bytes, line0: int) -> RawChunk:
-        a = np.frombuffer(block, dtype=np.uint8)
-        starts, ends, _ = line_bounds(a)
-        bad_text = bad_text_lines(block, starts, ends)
         lines, users, items, ratings, times = [], [], [], [], []
-        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            line = line0 + i
+        for line, text, bad in decoded_lines(block, line0, self.path):
             try:
-                if i in bad_text:
-                    msg, value = bad_text[i]
-                    raise DataError(msg, self.path, line, value=value)
-                text = block[s:e].decode("utf-8")
+                if bad is not None:
+                    raise bad
                 if not text.strip():
                     continue
                 u, it, r, t = self._parse_rating(text, line)

@@ -286,6 +286,23 @@ def bad_text_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> dict:
     return bad
 
 
+def decoded_lines(block: bytes, line0: int, path):
+    """Yield (line, text, error) for each line of a block read by iter_line_blocks.
+
+    line is the 1-based line number; text the decoded line (without its newline), or None when
+    the line is not usable text, in which case error is the DataError that says why (the
+    caller raises it inside its per-line try, so --skip-bad-rows can count it like any bad row).
+    """
+    starts, ends, _ = line_bounds(np.frombuffer(block, dtype=np.uint8))
+    bad = bad_text_lines(block, starts, ends)
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+        if i in bad:
+            msg, value = bad[i]
+            yield line0 + i, None, DataError(msg, path, line0 + i, value=value)
+        else:
+            yield line0 + i, block[s:e].decode("utf-8"), None
+
+
 class NonFiniteCounter:
     """Counts NaN/inf numbers made missing in one file; warns once, with the count and the first place."""
 
