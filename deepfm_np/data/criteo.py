@@ -25,14 +25,14 @@ import numpy as np
 
 from ..errors import DataError
 from .fastparse import byte_windows, pack_cells, parse_int_cells, split_delimited
-from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, PackedStrings, RawChunk, ReadStats,
-                  bad_text_lines, finish_file, iter_line_blocks, line_bounds, parse_float)
+from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, PackedStrings, RawChunk, ReadStats,
+                  bad_text_lines, line_bounds, parse_float)
 
 INT_NAMES = tuple(f"I{i}" for i in range(1, 14))
 CAT_NAMES = tuple(f"C{i}" for i in range(1, 27))
 
 
-class CriteoReader:
+class CriteoReader(BlockReader):
     """Criteo TSV file -> RawChunks with numeric columns I1..I13 and categorical C1..C26.
 
     path          : the .txt/.tsv file
@@ -53,17 +53,6 @@ class CriteoReader:
                         + tuple(ColumnSpec(n, "categorical") for n in CAT_NAMES))
         self.names = (("label",) if self.label else ()) + INT_NAMES + CAT_NAMES  # file columns
         self.stats = ReadStats()
-
-    def chunks(self):
-        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
-        self.stats = ReadStats()
-        nonfinite = NonFiniteCounter(self.path)
-        for line0, block in iter_line_blocks(self.path, self.block_bytes):
-            chunk = self._parse_block(block, line0, nonfinite)
-            if len(chunk):
-                self.stats.rows += len(chunk)
-                yield chunk
-        finish_file(self.path, self.stats, nonfinite)
 
     # ---- one block ---------------------------------------------------------------------
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:

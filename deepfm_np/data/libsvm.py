@@ -37,8 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries,
-                  decoded_lines, finish_file, iter_line_blocks)
+from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries,
+                  decoded_lines)
 
 
 def parse_field_ranges(spec) -> list:
@@ -70,7 +70,7 @@ def parse_field_ranges(spec) -> list:
     return out
 
 
-class LibSVMReader:
+class LibSVMReader(BlockReader):
     """libSVM/libFM (ffm=False) or libFFM (ffm=True) file -> RawChunks with one sparse column.
 
     fields        : libSVM only: "single" | "position" | ranges (see the module docstring)
@@ -104,17 +104,6 @@ class LibSVMReader:
             spec = ColumnSpec("features", "sparse", names=tuple(n for n, _, _ in self.ranges))
         self.columns = (spec,)
         self.stats = ReadStats()
-
-    def chunks(self):
-        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
-        self.stats = ReadStats()
-        nonfinite = NonFiniteCounter(self.path)
-        for line0, block in iter_line_blocks(self.path, self.block_bytes):
-            chunk = self._parse_block(block, line0, nonfinite)
-            if len(chunk):
-                self.stats.rows += len(chunk)
-                yield chunk
-        finish_file(self.path, self.stats, nonfinite)
 
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
         lines, ys, counts, fields, feats, vals = [], [], [], [], [], []

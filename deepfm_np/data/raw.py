@@ -286,6 +286,25 @@ def bad_text_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> dict:
     return bad
 
 
+class BlockReader:
+    """Base of the readers whose chunks are simply their blocks parsed one by one.
+
+    A subclass sets path, block_bytes and stats and implements
+    `_parse_block(block, line0, nonfinite) -> RawChunk`.
+    """
+
+    def chunks(self):
+        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
+        self.stats = ReadStats()
+        nonfinite = NonFiniteCounter(self.path)
+        for line0, block in iter_line_blocks(self.path, self.block_bytes):
+            chunk = self._parse_block(block, line0, nonfinite)
+            if len(chunk):
+                self.stats.rows += len(chunk)
+                yield chunk
+        finish_file(self.path, self.stats, nonfinite)
+
+
 def decoded_lines(block: bytes, line0: int, path):
     """Yield (line, text, error) for each line of a block read by iter_line_blocks.
 
