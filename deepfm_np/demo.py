@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 
 from .dataset import ArrayDataset
 from .models.registry import build_model

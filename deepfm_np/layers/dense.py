@@ -10,7 +10,6 @@ Backward (chain rule on a matrix product):
 """
 from __future__ import annotations
 
-import numpy as np
 
 
 def dense_forward(x, W, b):
