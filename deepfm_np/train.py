@@ -149,7 +149,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             stop = False
             clock.start()
             for idx, val, y in train_data.iter_batches(cfg.batch_size, shuffle_rng, shuffle=True):
-                logits = model.forward(idx, val, train=True, rng=dropout_rng)
+                logits = model.forward(idx, val, train=True, rng=dropout_rng, check=False)  # validated once
                 loss, dlogits = bce_with_logits(logits, y)
                 if not math.isfinite(loss):
                     _restore(model, best_params)
