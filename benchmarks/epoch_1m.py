@@ -1,6 +1,6 @@
 """One end-to-end DeepFM epoch on a 1M-row Criteo-format text file, reading included.
 
-The file is written first (not timed) from the synthetic teacher (deepfm_np.synthetic), so its labels
+The file is written first (not timed) from the synthetic teacher (deepfm_np.experiments.synthetic), so its labels
 carry signal: label, I1..I13 as integer counts (empty when missing), C1..C26 as 8-hex-digit strings
 (empty for the teacher's out-of-vocabulary values). Then, timed:
 
@@ -23,7 +23,7 @@ from benchmarks.common import parser, save, setup, table
 
 def write_criteo_file(path: Path, n_rows: int, seed: int = 0, chunk: int = 100_000) -> int:
     """Write n_rows teacher rows as Criteo TSV; returns the file size in bytes."""
-    from deepfm_np.synthetic import make_world
+    from deepfm_np.experiments.synthetic import make_world
     world = make_world(seed)
     L, Fn = world.layout, world.n_numeric
     rng = np.random.default_rng([3, seed])
@@ -52,7 +52,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     header = setup(args)
     from deepfm_np.data import encode, fit_encoder, open_reader
-    from deepfm_np.dataset import ArrayDataset
+    from deepfm_np.data.dataset import ArrayDataset
     from deepfm_np.models.registry import build_model
     from deepfm_np.train import TrainConfig, train
 

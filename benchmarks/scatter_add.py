@@ -16,8 +16,8 @@ from benchmarks.common import parser, save, setup, summary, table, timeit
 def main(argv=None):
     args = parser("scatter_add", __doc__).parse_args(argv)
     header = setup(args)
-    from deepfm_np import kernels as kn
-    from deepfm_np.synthetic import make_synthetic
+    from deepfm_np.kernels import rows as kn
+    from deepfm_np.experiments.synthetic import make_synthetic
 
     data = make_synthetic(8192, seed=0)
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ from benchmarks.common import parser, save, setup, summary, table, timeit
 def main(argv=None):
     args = parser("sparse_optimizer", __doc__).parse_args(argv)
     header = setup(args)
-    from deepfm_np.kernels import gather_rows
+    from deepfm_np.kernels.rows import gather_rows
     from deepfm_np.optim import make_optimizer
     from deepfm_np.sparse import SparseGrad
 

@@ -68,11 +68,11 @@ def main(argv=None):
     header = setup(args)
     from deepfm_np.threads import set_threads
     thread_counts = [args.threads] + [t for t in args.also_threads if t != args.threads]
-    from deepfm_np.dataset import ArrayDataset
+    from deepfm_np.data.dataset import ArrayDataset
     from deepfm_np.losses import bce_with_logits
     from deepfm_np.models.registry import build_model
     from deepfm_np.optim import Adam
-    from deepfm_np.synthetic import make_synthetic
+    from deepfm_np.experiments.synthetic import make_synthetic
 
     batches = tuple(args.batches)
     rounds = 3 if args.quick else args.rounds

@@ -109,7 +109,7 @@ def run_torch(d, threads, seed=0):
 
 
 def run_numpy(d, threads, seed=0):
-    from deepfm_np.dataset import ArrayDataset
+    from deepfm_np.data.dataset import ArrayDataset
     from deepfm_np.fields import FieldLayout
     from deepfm_np.models.registry import build_model
     from deepfm_np.threads import set_threads
@@ -148,7 +148,7 @@ def worker(argv):
 # ----------------------------------------------------------------------------------------------------
 
 def make_data(vocab_hi, n_train, n_test, path):
-    from deepfm_np.synthetic import make_synthetic, split
+    from deepfm_np.experiments.synthetic import make_synthetic, split
     data = make_synthetic(n_train + n_test, seed=0, vocab_range=(10, vocab_hi))
     tr, te = split(data, (n_train / (n_train + n_test), n_test / (n_train + n_test)), seed=0)
     np.savez(path, tr_idx=tr.idx, tr_val=tr.val.astype(np.float32), tr_y=tr.y.astype(np.float32),

@@ -15,14 +15,14 @@ from .train import TrainingDiverged
 
 # command name -> module under deepfm_np.commands; the order is the order of --help
 COMMANDS = {
-    "demo": "demo",
-    "gradcheck": "gradcheck",
-    "train": "train",
-    "evaluate": "evaluate",
-    "predict": "predict",
-    "compare": "compare",
-    "sweep": "sweep",
-    "download": "download",
+    "demo": "demo_cmd",
+    "gradcheck": "gradcheck_cmd",
+    "train": "train_cmd",
+    "evaluate": "evaluate_cmd",
+    "predict": "predict_cmd",
+    "compare": "compare_cmd",
+    "sweep": "sweep_cmd",
+    "download": "download_cmd",
 }
 
 

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from . import kernels as kn
+from .kernels import rows as kn
 from .sparse import SparseGrad
 
 _ROW0 = np.zeros(1, dtype=np.int64)  # a dense param viewed as a table of one row: update row 0

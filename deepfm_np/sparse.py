@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import scatter_add_rows
+from .kernels.rows import scatter_add_rows
 
 
 @dataclass

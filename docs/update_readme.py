@@ -23,7 +23,7 @@ def demo_section():
     if not path.exists():
         return None
     rep = json.loads(path.read_text())
-    from deepfm_np.demo import format_table
+    from deepfm_np.experiments.teacher_demo import format_table
     c = rep["config"]
     cmd = f"python -m deepfm_np demo --seed {c['seed']} --data-seed {c.get('data_seed', 0)} --rows {c['rows']}"
     speed = ", ".join(f"{r['model']} {r['samples_per_second']:,.0f}" for r in rep["results"])

@@ -15,7 +15,7 @@ def test_gradcheck_command_passes_and_prints_a_row_per_parameter(capsys):
 
 
 def test_gradcheck_exits_nonzero_on_failure(capsys, monkeypatch):
-    import deepfm_np.gradcheck as G
+    import deepfm_np.gradcheck.core as G
     monkeypatch.setattr(G, "THRESHOLD", -1.0)                  # nothing can pass a negative threshold
     assert main(["gradcheck", "--models", "lr"]) == 1
     assert "FAIL" in capsys.readouterr().out

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deepfm_np.cli import main
-from deepfm_np.compare import CompareConfig, compare, load_data, summarize, write_results
-from deepfm_np.sweep import STUDIES, study_settings, sweep, write_sweep
+from deepfm_np.experiments.paper_table import CompareConfig, compare, load_data, summarize, write_results
+from deepfm_np.experiments.paper_studies import STUDIES, study_settings, sweep, write_sweep
 
 REQUIRED = {"model", "auc_mean", "auc_std", "logloss_mean", "logloss_std", "time_vs_lr", "params"}
 TINY = dict(rows=3000, epochs=1, seeds=2, hidden=(8,), batch_size=256)

@@ -6,7 +6,7 @@ import pytest
 
 from deepfm_np.data import CachedDataset, CriteoReader, build_cache, encode, fit_encoder
 from deepfm_np.data.preprocess import Encoder
-from deepfm_np.dataset import ArrayDataset
+from deepfm_np.data.dataset import ArrayDataset
 from deepfm_np.errors import DataError
 from fixtures.fake_data import criteo_rows, write_criteo
 

@@ -11,7 +11,7 @@ import pytest
 from deepfm_np.cli import main
 from deepfm_np.data import CriteoReader
 from deepfm_np.errors import DataError
-from deepfm_np.io import FILE_VERSION, load_model, save_model
+from deepfm_np.model_file import FILE_VERSION, load_model, save_model
 from fixtures.fake_data import FAKE_ML100K, criteo_rows, write_criteo
 
 ROOT = Path(__file__).resolve().parents[1]

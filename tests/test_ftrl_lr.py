@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deepfm_np.dataset import ArrayDataset
+from deepfm_np.data.dataset import ArrayDataset
 from deepfm_np.fields import FieldLayout
 from deepfm_np.metrics import auc
 from deepfm_np.models import build_model

@@ -7,7 +7,7 @@ reassociated, and `error_model="numpy"` is not fastmath).
 import numpy as np
 import pytest
 
-from deepfm_np import fused as fz
+from deepfm_np.kernels import fused as fz
 from deepfm_np import layers as L
 
 DTYPES = [np.float32, np.float64]

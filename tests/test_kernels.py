@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepfm_np import kernels as kn
+from deepfm_np.kernels import rows as kn
 from deepfm_np.sparse import SparseGrad, rows_to_sparse
 
 DTYPES = [np.float32, np.float64]

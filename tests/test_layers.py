@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from deepfm_np import layers as L
-from deepfm_np.checks import fm_identity_check, layer_checks
+from deepfm_np.gradcheck.suite import fm_identity_check, layer_checks
 from deepfm_np.losses import bce_with_logits
 
 LAYER_RESULTS = {r.name: r for r in layer_checks(seed=0)}

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deepfm_np.checks import check_batch, check_layout, embedding_path_checks, generic_point, model_checks, model_kwargs
+from deepfm_np.gradcheck.suite import check_batch, check_layout, embedding_path_checks, generic_point, model_checks, model_kwargs
 from deepfm_np.fields import FieldLayout
 from deepfm_np.models import DeepFM, build_model, model_names
 

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from deepfm_np.checks import check_batch, check_layout, generic_point, model_checks, model_kwargs
-from deepfm_np.dataset import ArrayDataset
+from deepfm_np.gradcheck.suite import check_batch, check_layout, generic_point, model_checks, model_kwargs
+from deepfm_np.data.dataset import ArrayDataset
 from deepfm_np.losses import bce_with_logits
 from deepfm_np.models import FM, build_model, model_names
 from deepfm_np.models.registry import ACCEPTS, LABELS
 from deepfm_np.optim import make_optimizer
-from deepfm_np.synthetic import make_synthetic
+from deepfm_np.experiments.synthetic import make_synthetic
 from deepfm_np.train import TrainConfig, train
 
 ZOO = ["fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn"]

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from deepfm_np.checks import product_checks
-from deepfm_np.gradcheck import check_layer
+from deepfm_np.gradcheck.suite import product_checks
+from deepfm_np.gradcheck.core import check_layer
 from deepfm_np.layers.product import (inner_product_backward, inner_product_forward, inner_product_naive,
                                       outer_product_backward, outer_product_forward, outer_product_naive,
                                       pair_indices)

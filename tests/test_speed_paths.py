@@ -8,9 +8,9 @@ the readable composition, and every array of a float32 step is checked to stay f
 import numpy as np
 import pytest
 
-from deepfm_np import fused as fz
+from deepfm_np.kernels import fused as fz
 from deepfm_np import layers as L
-from deepfm_np.checks import (check_batch, check_layout, check_model, embedding_path_checks, generic_point,
+from deepfm_np.gradcheck.suite import (check_batch, check_layout, check_model, embedding_path_checks, generic_point,
                               model_kwargs)
 from deepfm_np.losses import bce_with_logits
 from deepfm_np.models.registry import build_model
@@ -105,7 +105,7 @@ def test_dense_backward_outer_product_equals_matmul():
 
 def test_float32_step_stays_float32():
     """No float64 creeps into a float32 training step (a silent 2x in memory traffic)."""
-    from deepfm_np.synthetic import make_synthetic
+    from deepfm_np.experiments.synthetic import make_synthetic
     data = make_synthetic(600, seed=0)
     model = build_model("deepfm", data.layout, hidden=(16, 8), keep_prob=0.5, seed=0)
     opt = Adam(model.params, sparse=model.sparse_params, lr=1e-3)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deepfm_np.synthetic import make_synthetic, make_world, partial_aucs, split, teacher_metrics
+from deepfm_np.experiments.synthetic import make_synthetic, make_world, partial_aucs, split, teacher_metrics
 
 
 @pytest.fixture(scope="module")

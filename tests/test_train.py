@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from deepfm_np.dataset import ArrayDataset
+from deepfm_np.data.dataset import ArrayDataset
 from deepfm_np.fields import FieldLayout
 from deepfm_np.models import build_model
-from deepfm_np.synthetic import make_synthetic, split
+from deepfm_np.experiments.synthetic import make_synthetic, split
 from deepfm_np.train import TrainConfig, TrainingDiverged, evaluate, predict, train
 
 

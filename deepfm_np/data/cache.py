@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import ArrayDataset
+from .dataset import ArrayDataset
 from ..errors import DataError
 from ..fields import FieldLayout
 from .preprocess import EncodeStats, Encoder

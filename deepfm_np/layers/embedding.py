@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import gather_rows
+from ..kernels.rows import gather_rows
 from ..sparse import SparseGrad, rows_to_sparse
 
 

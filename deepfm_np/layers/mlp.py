@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fused import dropout_seed, relu_dropout_backward, relu_dropout_forward
+from ..kernels.fused import dropout_seed, relu_dropout_backward, relu_dropout_forward
 from .activations import get_activation
 from .dense import dense_backward, dense_forward
 from .dropout import dropout_backward, dropout_forward

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fused import deepfm_front, deepfm_row_grads
+from ..kernels.fused import deepfm_front, deepfm_row_grads
 from ..layers import MLP, first_order_backward, first_order_forward, fm_backward, fm_forward
 from ..sparse import SparseGrad, rows_to_sparse
 from .base import Model

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from . import CommandError
-from .compare import add_common_options, command_line, config_from_args, load
+from .compare_cmd import add_common_options, command_line, config_from_args, load
 
 STUDIES = ("activation", "dropout", "neurons", "layers", "shape")
 SWEEP_MODELS = ("deepfm",)
@@ -12,7 +12,7 @@ QUICK = dict(rows=4000, epochs=1, seeds=1, hidden="16-16")
 
 
 def add_parser(sub):
-    from ..compare import CompareConfig
+    from ..experiments.paper_table import CompareConfig
     d = CompareConfig(models=SWEEP_MODELS, seeds=1)
     p = sub.add_parser(
         "sweep", help="the paper's Section 3.3 studies: activation, dropout, neurons, layers, network shape",
@@ -35,7 +35,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..sweep import sweep, write_sweep
+    from ..experiments.paper_studies import sweep, write_sweep
     from ..threads import set_threads
     if args.quick:
         for k, v in QUICK.items():

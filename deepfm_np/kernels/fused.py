@@ -257,7 +257,7 @@ def deepfm_front_numpy(V, w, w0, idx, val):
         y1 (B,)       w0 + sum_f w[idx_bf] x_bf
         y2 (B,)       1/2 sum_k (S_k^2 - sum_f e_bfk^2)
     """
-    from .layers import embedding_forward, first_order_forward, fm_forward
+    from ..layers import embedding_forward, first_order_forward, fm_forward
     E, _ = embedding_forward(V, idx, val)
     y1, _ = first_order_forward(w, w0, idx, val)
     y2, (_, S) = fm_forward(E)
@@ -296,7 +296,7 @@ def deepfm_front(V, w, w0, idx, val):
     Equal to the twin up to the order of the sums over F and K (NumPy sums pairwise, the kernel in
     field order): |difference| <= ~F * eps * sum of |terms| (tests/test_fused.py).
     """
-    from .kernels import _check, _check_ids
+    from .rows import _check, _check_ids
     _check("V", V, floats=True, ndim=2)
     _check("w", w, dtype=V.dtype, ndim=1)
     _check("idx", idx, dtype=np.int64, ndim=2)

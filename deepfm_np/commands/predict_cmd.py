@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .data_args import add_bad_rows_option, open_data
+from .options import add_bad_rows_option, open_data
 
 
 def add_parser(sub):
@@ -30,7 +30,7 @@ def add_parser(sub):
 
 def run(args):
     from ..data import EncodeStats
-    from ..io import load_model
+    from ..model_file import load_model
     from ..threads import set_threads
     set_threads(args.threads)
     saved = load_model(args.model)

@@ -5,7 +5,7 @@ one data set, over several seeds, and tabulates test AUC and log loss (mean
 and spread over seeds), training time relative to LR and parameter counts,
 beside the paper's Criteo numbers. From a notebook:
 
-    from deepfm_np.compare import CompareConfig, compare, write_results
+    from deepfm_np.experiments.paper_table import CompareConfig, compare, write_results
     res = compare(CompareConfig(models=("lr", "fm", "deepfm"), rows=50_000, seeds=2))
     res.rows                      # one dict per model (auc_mean, auc_std, ..., time_vs_lr, params)
     write_results(res, "out/")    # results.md, results.csv, results.json, auc.png, time.png
@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .dataset import ArrayDataset
-from .models.registry import LABELS, build_model, model_names
-from .optim import make_optimizer
-from .train import TrainConfig, evaluate, train
+from ..data.dataset import ArrayDataset
+from ..models.registry import LABELS, build_model, model_names
+from ..optim import make_optimizer
+from ..train import TrainConfig, evaluate, train
 
 TABLE2 = ("lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm")
 ABLATIONS = ("deepfm_dnn_only", "deepfm_fm_only")
@@ -142,7 +142,7 @@ def load_data(spec="synthetic", rows=250_000, seed=0) -> Splits:
 
 
 def _load_criteo(directory, seed):
-    from .data import HoldoutReader, encode, fit_encoder, open_reader
+    from ..data import HoldoutReader, encode, fit_encoder, open_reader
     path = lambda name: os.path.join(directory, name)                                   # noqa: E731
     for need in ("train.txt", "test.txt"):
         if not os.path.isfile(path(need)):

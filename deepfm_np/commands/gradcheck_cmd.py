@@ -1,7 +1,7 @@
 """`python -m deepfm_np gradcheck`: every layer's and every model's gradient against finite differences."""
 from __future__ import annotations
 
-from ..gradcheck import THRESHOLD
+from ..gradcheck.core import THRESHOLD
 
 
 def add_parser(sub):
@@ -19,7 +19,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..checks import fm_identity_check, layer_checks, model_checks
+    from ..gradcheck.suite import fm_identity_check, layer_checks, model_checks
     from ..models.registry import model_names
     names = args.models.split(",") if args.models else None
     if names:

@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fields import FieldLayout
-from .metrics import auc, logloss
+from ..fields import FieldLayout
+from ..metrics import auc, logloss
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .losses import bce_with_logits
-from .sparse import SparseGrad
+from ..losses import bce_with_logits
+from ..sparse import SparseGrad
 
 THRESHOLD = 1e-6
 

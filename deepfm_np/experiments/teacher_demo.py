@@ -16,10 +16,10 @@ from __future__ import annotations
 import time
 
 
-from .dataset import ArrayDataset
-from .models.registry import build_model
+from ..data.dataset import ArrayDataset
+from ..models.registry import build_model
 from .synthetic import make_synthetic, split, teacher_metrics
-from .train import TrainConfig, evaluate, train
+from ..train import TrainConfig, evaluate, train
 
 DEMO_MODELS = ("lr", "fm", "deepfm")
 

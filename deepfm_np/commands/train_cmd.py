@@ -6,7 +6,7 @@ import time
 
 from ..errors import DataError
 from . import CommandError
-from .data_args import add_bad_rows_option, add_format_options, open_data, reader_spec
+from .options import add_bad_rows_option, add_format_options, open_data, reader_spec
 
 
 def add_parser(sub):
@@ -76,7 +76,7 @@ def _hidden(text: str) -> tuple:
 def load_splits(args, spec):
     """Readers for train / valid / test, the fitted encoder, and the three data sets."""
     from ..data import HoldoutReader, build_cache, encode, fit_encoder
-    from ..dataset import ArrayDataset
+    from ..data.dataset import ArrayDataset
 
     def reader(path):
         return open_data(spec, path, skip_bad_rows=args.skip_bad_rows)
@@ -115,7 +115,7 @@ def load_splits(args, spec):
 
 
 def run(args):
-    from ..io import save_model
+    from ..model_file import save_model
     from ..models.registry import build_model
     from ..threads import set_threads
     from ..train import TrainConfig, evaluate, train

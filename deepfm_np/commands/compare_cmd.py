@@ -8,7 +8,7 @@ from . import CommandError
 
 
 def add_parser(sub):
-    from ..compare import CompareConfig
+    from ..experiments.paper_table import CompareConfig
     d = CompareConfig()
     p = sub.add_parser(
         "compare", help="train the paper's models over several seeds; table, CSV, JSON and charts",
@@ -54,7 +54,7 @@ def add_common_options(p, d):
 
 def config_from_args(args, **extra):
     """A CompareConfig from parsed arguments (shared with `sweep`); raises CommandError on bad values."""
-    from ..compare import CompareConfig
+    from ..experiments.paper_table import CompareConfig
     try:
         hidden = tuple(int(h) for h in args.hidden.replace(",", "-").split("-") if h)
     except ValueError:
@@ -82,7 +82,7 @@ def command_line(args) -> str:
 
 
 def load(cfg):
-    from ..compare import load_data
+    from ..experiments.paper_table import load_data
     try:
         return load_data(cfg.data, cfg.rows, cfg.data_seed)
     except ValueError as e:
@@ -90,7 +90,7 @@ def load(cfg):
 
 
 def run(args):
-    from ..compare import compare, write_results
+    from ..experiments.paper_table import compare, write_results
     from ..threads import set_threads
     cfg = config_from_args(args, lr_optimizer=args.lr_optimizer, ftrl_alpha=args.ftrl_alpha,
                            ftrl_l1=args.ftrl_l1, ftrl_l2=args.ftrl_l2)

@@ -15,7 +15,7 @@ base network): constant H-H-H, increasing H/2-H-3H/2, decreasing 3H/2-H-H/2,
 diamond 3H/4-3H/2-3H/4 (for H = 200: 200-200-200, 100-200-300, 300-200-100,
 150-300-150).
 
-    from deepfm_np.sweep import sweep
+    from deepfm_np.experiments.paper_studies import sweep
     res = sweep("dropout", CompareConfig(models=("deepfm",), rows=50_000, seeds=1))
     res.rows                  # one dict per (setting, model): auc_mean, auc_std, logloss_mean, ...
     write_sweep(res, "out/")  # sweep_dropout.png / .json / .csv
@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .compare import CompareConfig, Splits, load_data, run_one, summarize, warm_up, write_csv
-from .models.registry import DEEP_MODELS, LABELS
+from .paper_table import CompareConfig, Splits, load_data, run_one, summarize, warm_up, write_csv
+from ..models.registry import DEEP_MODELS, LABELS
 
 STUDIES = ("activation", "dropout", "neurons", "layers", "shape")
 PAPER_FINDING = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .data_args import add_bad_rows_option, open_data
+from .options import add_bad_rows_option, open_data
 
 
 def add_parser(sub):
@@ -37,7 +37,7 @@ def score_file(saved, reader, batch_size=8192):
 
 
 def run(args):
-    from ..io import load_model
+    from ..model_file import load_model
     from ..metrics import auc, logloss
     from ..threads import set_threads
     from . import CommandError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fields import FieldLayout
+from ..fields import FieldLayout
 
 
 class ArrayDataset:

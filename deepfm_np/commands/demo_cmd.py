@@ -28,7 +28,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..demo import format_table, plot_curves, run_demo
+    from ..experiments.teacher_demo import format_table, plot_curves, run_demo
     from ..models.registry import model_names
     from ..threads import set_threads
     from . import CommandError

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layers as L
-from .fields import FieldLayout
-from .gradcheck import CheckResult, check_layer, check_model, dense_grad, numerical_grad, rel_error
-from .losses import bce_with_logits
+from .. import layers as L
+from ..fields import FieldLayout
+from .core import CheckResult, check_layer, check_model, dense_grad, numerical_grad, rel_error
+from ..losses import bce_with_logits
 
 
 def check_layout(multi=True) -> FieldLayout:
@@ -113,7 +113,7 @@ def layer_checks(seed=0) -> list[CheckResult]:
 
 def product_checks(seed=0) -> list[CheckResult]:
     """PNN's product layers: backward vs finite differences, and fast form vs the naive pair loop."""
-    from .layers import product as P
+    from ..layers import product as P
     rng = np.random.default_rng(seed)
     out = []
     for name in ("inner_product", "outer_product"):
@@ -157,7 +157,7 @@ def model_checks(names=None, seed=0, max_coords=40) -> list[CheckResult]:
     """Full gradient check of each model, on two layouts: with a multi-valued field (the pooling
     path) and without one (S == F, where DeepFM takes its fused fast path). Rows of the first
     are named "model[multi]/param", of the second "model/param"."""
-    from .models.registry import build_model, model_names
+    from ..models.registry import build_model, model_names
     out = []
     for multi in (False, True):
         layout = check_layout(multi=multi)

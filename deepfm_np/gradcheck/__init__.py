@@ -1,0 +1,1 @@
+"""Gradient checks: `core` is the centered finite-difference machinery, `suite` the checks `gradcheck` runs."""
