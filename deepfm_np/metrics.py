@@ -95,3 +95,59 @@ def logloss(y_true, p, eps: float = 1e-12) -> float:
         raise ValueError(f"logloss: p must be a probability in [0, 1]; p[{i}] = {p[i]} (pass sigmoid(logits))")
     p = np.clip(p, eps, 1.0 - eps)
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
+def calibration(y_true, p, bins: int = 10) -> dict:
+    """How far probabilities p (N,) are from observed rates, for labels y_true (N,) in {0, 1}.
+
+    mean_prediction : mean(p)                 observed_rate : mean(y)
+    ece (expected calibration error) over `bins` equal-width bins of p:
+
+        ECE = sum_b (n_b / N) * | mean(p in b) - mean(y in b) |
+
+    Returns the summary plus per-bin arrays (count, mean prediction, observed rate; empty bins have
+    count 0 and NaN means) for a reliability diagram.
+    """
+    y, p = _check_labels(y_true, p, "p", "calibration")
+    if bins < 1:
+        raise ValueError(f"calibration: bins must be >= 1, got {bins}")
+    b = np.minimum((p * bins).astype(np.int64), bins - 1)          # (N,) bin of each row; p = 1 in the last
+    count = np.bincount(b, minlength=bins).astype(np.float64)       # (bins,)
+    sum_p = np.bincount(b, weights=p, minlength=bins)
+    sum_y = np.bincount(b, weights=y, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p, rate = sum_p / count, sum_y / count
+    ece = float(np.sum(np.abs(sum_p - sum_y)) / y.shape[0])         # = sum_b n_b/N |mean_p_b - rate_b|
+    return {"mean_prediction": float(p.mean()), "observed_rate": float(y.mean()), "ece": ece,
+            "bins": {"count": count.astype(np.int64).tolist(), "mean_prediction": mean_p.tolist(),
+                     "observed_rate": rate.tolist()}}
+
+
+def summary(y_true, p, bins: int = 10) -> dict:
+    """Everything a report shows for probabilities p (N,) against labels (N,): never raises on one class.
+
+    auc is None (and auc_undefined says why) when only one class is present; base_logloss is the log
+    loss of predicting the observed rate for every row (what a model must beat); spread = max(p) - min(p)
+    (0 for a constant predictor).
+    """
+    y, p = _check_labels(y_true, p, "p", "summary")
+    P = int(y.sum())
+    out = {"rows": int(y.shape[0]), "positives": P, "auc": None, "auc_undefined": None}
+    if 0 < P < y.shape[0]:
+        out["auc"] = auc(y, p)
+    else:
+        out["auc_undefined"] = f"only {'negative' if P == 0 else 'positive'} rows (AUC needs both classes)"
+    out["logloss"] = logloss(y, p)
+    out["base_logloss"] = base_rate_logloss(y)
+    cal = calibration(y, p, bins)
+    out.update({k: cal[k] for k in ("mean_prediction", "observed_rate", "ece")})
+    out["spread"] = float(p.max() - p.min())
+    return out
+
+
+def base_rate_logloss(y_true, rate=None, eps: float = 1e-12) -> float:
+    """Log loss of the constant prediction `rate` (default: the observed rate of y_true) on y_true (N,)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    r = float(np.clip(y.mean() if rate is None else rate, eps, 1 - eps))
+    q = y.mean()
+    return float(-(q * np.log(r) + (1 - q) * np.log1p(-r)))

@@ -34,7 +34,7 @@ def test_early_stopping_restores_best_parameters(small):
     tr, va, _ = small
     m = build_model("fm", tr.layout, seed=0)
     seen = []
-    res = train(m, tr, va, TrainConfig(epochs=6, batch_size=128, lr=0.05, patience=1, progress=False),
+    res = train(m, tr, va, TrainConfig(epochs=6, batch_size=128, lr=0.05, patience=1, monitor="auc", progress=False),
                 on_eval=seen.append)
     assert res.history == seen and len(seen) >= 2
     best = max(seen, key=lambda r: r["valid_auc"])
@@ -57,7 +57,7 @@ def test_nan_loss_stops_with_clear_message(small):
     m = build_model("fm", tr.layout)
     m.params["w0"][...] = np.nan                              # a poisoned parameter: the loss is NaN at once
     with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step 1.*lr"):
-        train(m, tr, va, TrainConfig(epochs=1, progress=False))
+        train(m, tr, va, TrainConfig(epochs=1, bias_init=False, progress=False))   # (bias_init would reset w0)
 
 
 def test_overfits_fifty_rows():

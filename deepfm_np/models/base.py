@@ -61,6 +61,23 @@ class Model:
             out[sl] = sigmoid(logits.astype(np.float64))
         return out
 
+    def output_bias_name(self) -> str:
+        """The parameter added straight to every logit: w0, or the MLP's output-unit bias (FNN, PNN)."""
+        if "w0" in self.params:
+            return "w0"
+        return self.mlp.names()[-1]
+
+    def init_bias(self, rate: float) -> None:
+        """Start the output bias at the base-rate log-odds, b = ln(rate / (1 - rate)).
+
+        With every other term near 0 at initialisation, the first predictions are then the training
+        set's positive rate instead of p = 0.5 (which costs ln 2 per row, and on a 1% file takes many
+        steps just to undo). rate must be in (0, 1).
+        """
+        if not 0.0 < rate < 1.0:
+            raise ValueError(f"{self.name}: the base rate must be in (0, 1), got {rate}")
+        self.params[self.output_bias_name()][...] = np.log(rate / (1.0 - rate))   # in place
+
     def n_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 
