@@ -8,16 +8,19 @@ from .options import add_bad_rows_option, open_data
 
 def add_parser(sub):
     p = sub.add_parser(
-        "evaluate", help="score a saved model on a labelled data file (AUC, log loss, OOV rate)",
+        "evaluate", help="score a saved model on a labelled data file (AUC, log loss, calibration, OOV rate)",
         description="Reads --data the way the model's training data was read (format and schema come from the "
-                    "model file), encodes it with the saved preprocessing, and prints AUC, log loss, the number "
-                    "of rows and the share of values that were not in the training vocabularies (OOV).")
+                    "model file), encodes it with the saved preprocessing, and prints AUC, log loss (beside the "
+                    "base rate's), calibration (mean prediction vs observed rate, expected calibration error "
+                    "over 10 bins), the number of rows and the share of values that were not in the training "
+                    "vocabularies (OOV).")
     p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
     p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
     add_bad_rows_option(p)
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
     p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--plot", metavar="PATH", help="also draw a reliability diagram and the ROC curve to PATH (.png)")
     p.set_defaults(run=run)
 
 
@@ -37,22 +40,23 @@ def score_file(saved, reader, batch_size=8192):
 
 
 def run(args):
+    from ..metrics import calibration, summary
     from ..model_file import load_model
-    from ..metrics import auc, logloss
     from ..threads import set_threads
-    from . import CommandError
+    from .train_cmd import format_scores
     set_threads(args.threads)
     saved = load_model(args.model)
     reader = open_data(saved.reader, args.data, skip_bad_rows=args.skip_bad_rows)
     p, y, stats = score_file(saved, reader, args.batch_size)
-    if y.min() == y.max():
-        raise CommandError(f"{args.data}: all {len(y):,} labels are {int(y[0])}; AUC needs both classes")
-    out = {"model": saved.meta["model"]["name"], "data": str(args.data), "rows": int(len(y)),
-           "auc": auc(y, p), "logloss": logloss(y, p), "oov_rate": stats.oov_rate,
-           "oov": stats.oov, "skipped_rows": reader.stats.skipped}
-    print(f"{out['model']} on {args.data}: AUC {out['auc']:.4f}  log loss {out['logloss']:.4f}  "
-          f"rows {out['rows']:,}  OOV rate {out['oov_rate']:.2%}"
+    s = summary(y, p)                                # auc None (and why) for a one-class file: no traceback
+    out = {"model": saved.meta["model"]["name"], "data": str(args.data), **s, "oov_rate": stats.oov_rate,
+           "oov": stats.oov, "skipped_rows": reader.stats.skipped, "reliability": calibration(y, p)["bins"]}
+    print(f"{out['model']} on {args.data}: {format_scores(s)}  OOV rate {out['oov_rate']:.2%}"
           + (f"  skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else ""))
+    if args.plot:
+        from .plots import reliability_and_roc
+        out["plot"] = str(reliability_and_roc(y, p, args.plot, title=f"{out['model']} on {args.data}"))
+        print(f"plot written to {out['plot']}")
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(out, f, indent=2)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from ..errors import DataError
@@ -11,8 +12,8 @@ from .options import add_bad_rows_option, add_format_options, open_data, reader_
 
 def add_parser(sub):
     from ..models.registry import model_names
-    from ..train import TrainConfig
-    d = TrainConfig(epochs=20, lr=3e-3)      # early stopping ends most runs long before 20 epochs
+    from ..train import MONITORS, default_config
+    d = default_config("deepfm")             # early stopping ends most runs long before its 20 epochs
     p = sub.add_parser(
         "train", help="train a model on a data file and save it (with its preprocessing) to one file",
         description="Reads --train, fits the preprocessing on it ONLY (vocabularies with --min-count, numeric "
@@ -46,13 +47,30 @@ def add_parser(sub):
     g.add_argument("--model", required=True, choices=model_names(), metavar="NAME",
                    help=f"one of {', '.join(model_names())}")
     g.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.npz)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs (default {d.epochs}; early "
+                                                               f"stopping normally ends training first)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
-    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
-    g.add_argument("--optimizer", choices=("adam", "adagrad", "sgd", "ftrl"), default=d.optimizer,
-                   help=f"optimizer (default {d.optimizer})")
+    g.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default per model: " + _per_model("lr") + ")")
+    g.add_argument("--optimizer", choices=("adam", "adagrad", "sgd", "ftrl"), default=None,
+                   help="optimizer (default per model: " + _per_model("optimizer") + ")")
+    g.add_argument("--l2-embed", type=float, default=None,
+                   help="L2 penalty on the embedding and first-order rows a batch touches (default per model: "
+                        + _per_model("l2_embed") + ")")
+    g.add_argument("--monitor", choices=MONITORS, default=None,
+                   help=f"what early stopping watches on the validation data: logloss, auc, or auc-logloss "
+                        f"(AUC minus log loss) (default {d.monitor}: AUC can keep creeping up while the "
+                        f"probabilities degrade)")
     g.add_argument("--patience", type=int, default=d.patience,
                    help=f"validations without improvement before stopping (default {d.patience}; 0: never)")
+    g.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="also validate every N steps, not only at the end of each epoch (default 0: per epoch)")
+    g.add_argument("--checkpoint", metavar="PATH",
+                   help="write a checkpoint (parameters, optimizer and generator states, history) to PATH at the "
+                        "end of every epoch and on Ctrl-C, atomically")
+    g.add_argument("--resume", metavar="PATH",
+                   help="continue the run that wrote checkpoint PATH (same data and options) up to --epochs in "
+                        "all; the result is bit-identical to an uninterrupted run")
     g.add_argument("--embed-dim", type=int, default=10, help="embedding size K (default 10)")
     g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
     g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
@@ -61,6 +79,12 @@ def add_parser(sub):
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(run=run)
+
+
+def _per_model(key: str) -> str:
+    from ..train import MODEL_DEFAULTS
+    return ", ".join(f"{'others' if m == '*' else m} {v.get(key, 0):g}" if not isinstance(v.get(key), str)
+                     else f"{'others' if m == '*' else m} {v[key]}" for m, v in MODEL_DEFAULTS.items())
 
 
 def _hidden(text: str) -> tuple:
@@ -118,7 +142,7 @@ def run(args):
     from ..model_file import save_model
     from ..models.registry import build_model
     from ..threads import set_threads
-    from ..train import TrainConfig, evaluate, train
+    from ..train import TrainingRefused, default_config, evaluate, train
 
     hidden = _hidden(args.hidden)
     if args.min_count < 1 or args.hash_buckets < 0:
@@ -139,36 +163,72 @@ def run(args):
     try:
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                          patience=args.patience, seed=args.seed, progress=not args.no_progress)
+        cfg = default_config(args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                             lr=args.lr, l2_embed=args.l2_embed, monitor=args.monitor, patience=args.patience,
+                             eval_every=args.eval_every, seed=args.seed, progress=not args.no_progress,
+                             log=args.no_progress)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    print(f"training {args.model}: {model.n_params():,} parameters")
-    result = train(model, sets["train"], sets["valid"], cfg)
+    print(f"training {args.model}: {model.n_params():,} parameters; {cfg.optimizer} lr {cfg.lr:g}, "
+          f"l2-embed {cfg.l2_embed:g}, early stopping on validation {cfg.monitor}")
+    try:
+        result = train(model, sets["train"], sets["valid"], cfg, checkpoint=args.checkpoint, resume=args.resume,
+                       on_warning=lambda msg: print(f"warning: {msg}", file=sys.stderr, flush=True))
+    except TrainingRefused as e:
+        raise CommandError(f"{args.resume or args.train}: {e}" if "checkpoint" not in str(e) else str(e)) from None
+    except KeyboardInterrupt:
+        if args.checkpoint:
+            print(f"interrupted: checkpoint written to {args.checkpoint} (continue with --resume "
+                  f"{args.checkpoint})", file=sys.stderr)
+        raise
     scores = {name: evaluate(model, sets[name]) for name in sets if name != "train"}
+    keep = ("auc", "auc_undefined", "logloss", "base_logloss", "mean_prediction", "observed_rate", "ece",
+            "rows", "positives")
     out = {
         "model": args.model,
-        "valid": {k: scores["valid"][k] for k in ("auc", "logloss")},
-        "test": {k: scores["test"][k] for k in ("auc", "logloss")} if "test" in scores else None,
+        "valid": {k: scores["valid"][k] for k in keep},
+        "test": {k: scores["test"][k] for k in keep} if "test" in scores else None,
         "train_seconds": result.train_seconds,
+        "train_cpu_seconds": result.train_cpu_seconds,
         "samples_per_second": result.samples_per_second,
         "epochs_run": max((h["epoch"] for h in result.history), default=0),
+        "chosen_epoch": result.best["epoch"] if result.best else None,
+        "chosen_step": result.best["step"] if result.best else None,
         "stopped_early": result.stopped_early,
+        "stop_reason": result.stop_reason,
+        "monitor": result.monitor,
+        "history": result.history,
+        "warnings": result.warnings,
+        "resumed_from": result.resumed_from,
+        "training": {k: getattr(cfg, k) for k in ("optimizer", "lr", "l2_embed", "monitor", "patience",
+                                                   "eval_every", "bias_init")},
+        "base_rate": result.base_rate,
         "data": report,
         "table_rows": layout.n_rows,
     }
-    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "embed_dim",
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "patience", "embed_dim",
                                            "keep_prob", "seed", "min_count", "numeric_mode", "hash_buckets",
                                            "max_width")}
+    hyper.update({k: getattr(cfg, k) for k in ("lr", "optimizer", "l2_embed", "monitor", "eval_every")})
     path = save_model(args.out, model, enc, spec,
                       train={"hyper_parameters": {**hyper, "hidden": list(hidden)}, "results": out,
                              "files": {"train": args.train, "valid": args.valid, "test": args.test}})
     out["out"] = str(path)
     for name, s in scores.items():
-        print(f"{name}: AUC {s['auc']:.4f}  log loss {s['logloss']:.4f}  ({s['rows']:,} rows)")
-    print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s "
-          f"({result.samples_per_second:,.0f} samples/s); model written to {path}")
+        print(f"{name}: {format_scores(s)}")
+    why = {"early_stopping": f"early stopping kept epoch {out['chosen_epoch']}",
+           "epoch_cap": f"stopped at the --epochs cap; kept epoch {out['chosen_epoch']}"}.get(result.stop_reason, "")
+    print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s ({result.train_cpu_seconds:.1f} s "
+          f"CPU, {result.samples_per_second:,.0f} samples/s){'; ' + why if why else ''}; model written to {path}")
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(out, f, indent=2)
     return 0
+
+
+def format_scores(s: dict) -> str:
+    """One line: AUC (or why it is undefined), log loss against the base rate's, calibration, rows."""
+    auc = f"AUC {s['auc']:.4f}" if s["auc"] is not None else f"AUC undefined ({s['auc_undefined']})"
+    return (f"{auc}  log loss {s['logloss']:.4f} (base rate {s['base_logloss']:.4f})  mean prediction "
+            f"{s['mean_prediction']:.4f} vs observed {s['observed_rate']:.4f}  ECE {s['ece']:.4f}  "
+            f"({s['rows']:,} rows)")
