@@ -95,10 +95,10 @@ class TrainConfig:
 # docs/defaults_table.py measures (README, "Defaults"): each makes early stopping on validation log loss,
 # not the epoch cap, end training, with test log loss below the base rate's on every data set tried.
 MODEL_DEFAULTS = {
-    "lr": dict(optimizer="adam", lr=1e-2),
-    "fm": dict(optimizer="adam", lr=3e-3, l2_embed=1e-4),
-    "*": dict(optimizer="adam", lr=1e-3, l2_embed=1e-4),     # DeepFM and the other deep models
-}
+    "lr": dict(optimizer="adam", lr=1e-2, l2_embed=0.0),     # 3e-3 hit the 20-epoch cap; L2 hurt on MovieLens
+    "fm": dict(optimizer="adam", lr=3e-3, l2_embed=1e-4),    # 1e-2 L2 cost 0.09 AUC on MovieLens
+    "*": dict(optimizer="adam", lr=1e-3, l2_embed=1e-2),     # DeepFM (and the other deep models, unmeasured):
+}                                                            # 1e-2 L2 helped on the 1% file and Criteo
 # The defaults before issue 10 (every model: adam 3e-3, early stopping on AUC, bias at p = 0.5).
 OLD_DEFAULTS = dict(optimizer="adam", lr=3e-3, l2_embed=0.0, monitor="auc", bias_init=False)
 

@@ -44,7 +44,7 @@ def test_train_json_has_the_promised_keys(trained):
     _, res = trained
     assert res["model"] == "deepfm"
     for part in ("valid", "test"):
-        assert set(res[part]) == {"auc", "logloss"} and 0 <= res[part]["auc"] <= 1
+        assert {"auc", "logloss", "ece", "mean_prediction"} <= set(res[part]) and 0 <= res[part]["auc"] <= 1
     assert res["train_seconds"] > 0 and res["samples_per_second"] > 0
     assert res["data"]["train"]["rows"] == 600 and res["data"]["test"]["rows"] == 150
 

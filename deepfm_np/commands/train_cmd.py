@@ -142,7 +142,7 @@ def run(args):
     from ..model_file import save_model
     from ..models.registry import build_model
     from ..threads import set_threads
-    from ..train import TrainingRefused, default_config, evaluate, train
+    from ..train import TrainingRefused, default_config, evaluate, label_counts, train
 
     hidden = _hidden(args.hidden)
     if args.min_count < 1 or args.hash_buckets < 0:
@@ -160,6 +160,10 @@ def run(args):
             print(f"  {k}: skipped {v['skipped_rows']:,} bad rows")
         if k != "train" and v["oov_rate"]:
             print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
+    pos, n = label_counts(sets["train"])
+    if pos in (0, n):                                # refused before any model is built or trained
+        raise CommandError(f"{args.train}: the training data has only {'negative' if pos == 0 else 'positive'} "
+                           f"rows ({n:,} rows): a click model needs both classes")
     try:
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
@@ -175,7 +179,7 @@ def run(args):
         result = train(model, sets["train"], sets["valid"], cfg, checkpoint=args.checkpoint, resume=args.resume,
                        on_warning=lambda msg: print(f"warning: {msg}", file=sys.stderr, flush=True))
     except TrainingRefused as e:
-        raise CommandError(f"{args.resume or args.train}: {e}" if "checkpoint" not in str(e) else str(e)) from None
+        raise CommandError(str(e)) from None
     except KeyboardInterrupt:
         if args.checkpoint:
             print(f"interrupted: checkpoint written to {args.checkpoint} (continue with --resume "
