@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .options import add_bad_rows_option, open_data
+from .options import add_bad_rows_option, open_data, skipped_lines
 
 
 def add_parser(sub):
@@ -54,6 +54,8 @@ def run(args):
            "rows": rows, "oov_rate": stats.oov_rate, "skipped_rows": reader.stats.skipped}
     print(f"wrote {rows:,} probabilities to {args.output} (OOV rate {stats.oov_rate:.2%}"
           + (f", skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else "") + ")")
+    for text in skipped_lines("", reader.stats.skipped, reader.stats.first_skipped)[1:]:
+        print(text)                                   # why rows were skipped: the first reasons, lines
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(out, f, indent=2)
