@@ -51,7 +51,7 @@ def split_delimited(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, newline
         short = (ncols >= max(int(min_cols), 1)) & (ncols < n_cols)
         if short.any():                                    # rare: the slower, ragged layout
             good |= short
-            return (ncols, good) + _ragged_cells(starts, ends, seps, sep_line, good, n_cols)
+            return (ncols, good) + _ragged_cells(starts, ends, seps, sep_line, good, ncols, n_cols)
     n = int(good.sum())
     # the separators of good lines, in order, are exactly n * (n_cols - 1) positions
     inner = seps[good[sep_line]].reshape(n, n_cols - 1)    # (n, n_cols - 1)
@@ -64,23 +64,38 @@ def split_delimited(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, newline
     return ncols, good, cell_start, cell_end
 
 
-def _ragged_cells(starts, ends, seps, sep_line, good, n_cols: int):
+def _ragged_cells(starts, ends, seps, sep_line, good, ncols, n_cols: int):
     """cell_start, cell_end (n, n_cols) of the good lines when some have fewer than n_cols columns.
 
-    Every cell starts as the empty cell [end, end) of its line; then the k-th separator
-    of a line (k counted within the line) ends cell k and starts cell k + 1.
+    Full lines get the reshape of split_delimited; only the short ones (usually few) are laid
+    out one separator at a time: each of their cells starts as the empty cell [end, end) of its
+    line, then the k-th separator of a line (k counted within the line) ends cell k and starts k + 1.
     """
-    rows = np.cumsum(good) - 1                             # (L,) row of each good line
     n = int(good.sum())
-    cell_start = np.repeat(ends[good], n_cols).reshape(n, n_cols)
-    cell_end = cell_start.copy()
-    cell_start[:, 0] = starts[good]
-    keep = good[sep_line]
+    full = ncols[good] == n_cols                           # (n,) which good rows are full
+    cell_start = np.empty((n, n_cols), dtype=np.int64)
+    cell_end = np.empty((n, n_cols), dtype=np.int64)
+    line_full = good & (ncols == n_cols)
+    inner = seps[line_full[sep_line]].reshape(-1, n_cols - 1)
+    cell_start[full, 0] = starts[line_full]
+    cell_start[full, 1:] = inner + 1
+    cell_end[full, :-1] = inner
+    cell_end[full, -1] = ends[line_full]
+
+    line_short = good & ~line_full
+    rows = np.flatnonzero(~full)                           # (m,) rows of the short lines
+    m = rows.shape[0]
+    short_start = np.repeat(ends[line_short], n_cols).reshape(m, n_cols)
+    short_end = short_start.copy()
+    short_start[:, 0] = starts[line_short]
+    keep = line_short[sep_line]
     s, line = seps[keep], sep_line[keep]                   # sorted by position, so by line
     k = np.arange(s.shape[0], dtype=np.int64) - np.searchsorted(line, line)   # index within its line
-    r = rows[line]
-    cell_end[r, k] = s
-    cell_start[r, k + 1] = s + 1
+    r = (np.cumsum(line_short) - 1)[line]
+    short_end[r, k] = s
+    short_start[r, k + 1] = s + 1
+    cell_start[rows] = short_start
+    cell_end[rows] = short_end
     return cell_start, cell_end
 
 
