@@ -33,8 +33,8 @@ import numpy as np
 
 from ..errors import DataError
 from .fastparse import byte_windows, pack_cells, parse_int_cells, split_delimited
-from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, PackedStrings, RawChunk, ReadStats,
-                  bad_text_lines, line_bounds, parse_float)
+from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, Notes, PackedStrings, RawChunk,
+                  ReadStats, bad_text_lines, line_bounds, parse_float)
 
 INT_NAMES = tuple(f"I{i}" for i in range(1, 14))
 CAT_NAMES = tuple(f"C{i}" for i in range(1, 27))
@@ -61,6 +61,7 @@ class CriteoReader(BlockReader):
                         + tuple(ColumnSpec(n, "categorical") for n in CAT_NAMES))
         self.names = (("label",) if self.label else ()) + INT_NAMES + CAT_NAMES  # file columns
         self.stats = ReadStats()
+        self.notes = Notes(path)
 
     # ---- one block ---------------------------------------------------------------------
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
