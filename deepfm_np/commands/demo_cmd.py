@@ -1,8 +1,9 @@
 """`python -m deepfm_np demo`: LR, FM and DeepFM on synthetic data with a known teacher."""
 from __future__ import annotations
 
-import json
 import os
+
+from .options import add_json_option, add_threads_option, write_json
 
 
 def add_parser(sub):
@@ -20,9 +21,9 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and dropout (default 0)")
     p.add_argument("--data-seed", type=int, default=0,
                    help="seed of the synthetic world (the teacher) and its rows (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    add_threads_option(p)
     p.add_argument("--out", default="demo_out", help="folder for the learning-curve PNG (default demo_out)")
-    p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the results as JSON")
+    add_json_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -50,7 +51,6 @@ def run(args):
     png = plot_curves(report, os.path.join(args.out, "learning_curves.png"))
     print(f"\nlearning curves: {png}")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(args.json_path, report)
         print(f"results: {args.json_path}")
     return 0

@@ -12,6 +12,8 @@ calls so that misuse fails loudly. A two-stage model (FNN) also overrides
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..fields import FieldLayout
@@ -22,12 +24,21 @@ from ..layers.activations import sigmoid
 class Model:
     name = "model"
 
+    def __new__(cls, layout, *args, **kwargs):
+        """Record the constructor's keywords once, for every model: `config` (JSON-serialisable, for
+        save/load; the model file rebuilds the model as cls(layout, dtype=..., **config))."""
+        self = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(self, layout, *args, **kwargs)
+        bound.apply_defaults()
+        self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items()
+                       if k not in ("self", "layout", "dtype")}
+        return self
+
     def __init__(self, layout: FieldLayout, dtype=np.float32):
         self.layout = layout
         self.dtype = np.dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
         self.sparse_params: frozenset = frozenset()
-        self.config: dict = {}          # constructor keywords, JSON-serialisable (for save/load)
         self._cache = None
 
     # ---- the two calls of a training step ---------------------------------

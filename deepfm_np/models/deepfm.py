@@ -31,8 +31,6 @@ class DeepFM(Model):
     def __init__(self, layout, embed_dim=10, hidden=(400, 400, 400), activation="relu", keep_prob=0.5,
                  fm_grad=True, dnn_grad=True, init_std=0.01, seed=0, dtype=np.float32):
         super().__init__(layout, dtype)
-        self.config = dict(embed_dim=embed_dim, hidden=list(hidden), activation=activation,
-                           keep_prob=keep_prob, fm_grad=fm_grad, dnn_grad=dnn_grad, init_std=init_std, seed=seed)
         self.fm_grad, self.dnn_grad = bool(fm_grad), bool(dnn_grad)
         if not (self.fm_grad or self.dnn_grad):
             raise ValueError("DeepFM: at least one of fm_grad, dnn_grad must be True or V never learns")
