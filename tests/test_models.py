@@ -125,3 +125,50 @@ def test_keyword_typo_is_an_error_but_other_models_keywords_are_ignored():
     with pytest.raises(ValueError, match="unknown model keyword.*hiden"):
         build_model("deepfm", check_layout(), hiden=(8,))
     assert build_model("lr", check_layout(), hidden=(8,), keep_prob=0.5).name == "lr"
+
+
+# ------------------------------------------------------------------ DeepFM's two routes
+
+def _step(name, layout, dtype, fused, idx, val, y):
+    from deepfm_np.losses import bce_with_logits
+    m = build_model(name, layout, **{**model_kwargs(), "dtype": dtype, "fused": fused})
+    generic_point(m.params, np.random.default_rng(2))
+    logits = m.forward(idx, val.astype(dtype), train=True, rng=np.random.default_rng(9))   # dropout on
+    _, d = bce_with_logits(logits, y.astype(dtype))
+    grads = m.backward(d)
+    return m, logits, grads, m.embedding_grad_parts()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("multi", [False, True])
+@pytest.mark.parametrize("name", ["deepfm", "deepfm_dnn_only", "deepfm_fm_only"])
+def test_readable_route_is_an_exact_twin_of_the_default(name, multi, dtype):
+    """DeepFM(fused=False) runs the readable layers only; the default runs the fused kernels where the
+    layout allows. Same dropout bits, same operations in the same order: bit-identical results."""
+    from deepfm_np.sparse import SparseGrad
+    layout = check_layout(multi=multi)
+    idx, val, y = check_batch(layout, B=50, seed=2)
+    fast, slow = (_step(name, layout, dtype, f, idx, val, y) for f in (None, False))
+    assert fast[0].front.fused == (not multi) and fast[0].mlp.fused and fast[0].front is not None
+    assert not slow[0].front.fused and not slow[0].mlp.fused
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert fast[1].dtype == dtype
+    for got, want in ((fast[2], slow[2]), (fast[3], slow[3])):
+        assert set(got) == set(want)
+        for k in want:
+            g, w = got[k], want[k]
+            if isinstance(w, SparseGrad):
+                np.testing.assert_array_equal(g.rows, w.rows)
+                g, w = g.values, w.values
+            assert g.dtype == w.dtype == dtype and g.shape == w.shape, k
+            np.testing.assert_array_equal(g, w, err_msg=k)
+
+
+def test_route_is_chosen_once_and_refused_where_impossible():
+    assert not build_model("deepfm", check_layout(multi=True)).front.fused         # automatic: readable
+    assert build_model("deepfm", check_layout(multi=False)).front.fused             # automatic: fused
+    assert not build_model("deepfm", check_layout(), activation="tanh").mlp.fused   # tanh: readable only
+    with pytest.raises(ValueError, match="multi-valued"):
+        build_model("deepfm", check_layout(multi=True), fused=True)
+    with pytest.raises(ValueError, match="fused=False"):
+        build_model("deepfm", check_layout(multi=False), activation="tanh", fused=True)

@@ -127,7 +127,7 @@ def relu_dropout_backward_numpy(da, a, keep_prob, out=None, db=None):
 @njit(cache=True, error_model="numpy")
 def _relu_dropout_backward_kernel(da, a, out, scale, db, use_db):
     B, H = da.shape
-    zero = scale * 0
+    zero = scale - scale                   # 0 in the dtype of scale (scale * 0 would be float64)
     if use_db:
         for h in range(H):
             db[h] = 0
@@ -144,7 +144,7 @@ def _relu_dropout_backward_kernel(da, a, out, scale, db, use_db):
 def _relu_dropout_backward_inplace(da, a, scale, db, use_db):
     """The same loop writing into da (see _relu_dropout_forward_inplace for why it is separate)."""
     B, H = da.shape
-    zero = scale * 0
+    zero = scale - scale                   # 0 in the dtype of scale (scale * 0 would be float64)
     if use_db:
         for h in range(H):
             db[h] = 0

@@ -95,20 +95,30 @@ class Model:
 
     # ---- shared front end ------------------------------------------------
     def _embed(self, table, idx, val):
-        """Field embeddings E (B, F, K) from table (R, K); pools multi-valued slots into fields."""
-        E, ec = embedding_forward(self.params[table], idx, val)      # (B, S, K)
-        if not self.layout.has_multi:
-            return E, (ec, None)
-        P, pc = field_pool_forward(E, self.layout.slot_field, self.layout.n_fields)
-        return P, (ec, pc)
+        """Field embeddings E (B, F, K) of params[table] (see embed)."""
+        return embed(self.params[table], idx, val, self.layout)
 
     def _embed_backward(self, dE, cache):
         """dE (B, F, K) -> SparseGrad of the table."""
-        ec, pc = cache
-        if pc is not None:
-            dE = field_pool_backward(dE, pc)                         # (B, S, K)
-        return embedding_backward(dE, ec)
+        return embed_backward(dE, cache)
 
     def _init_table(self, name, rows, cols, rng, std):
         shape = (rows,) if cols is None else (rows, cols)
         self.params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
+
+
+def embed(table, idx, val, layout):
+    """Field embeddings E (B, F, K) from table (R, K); pools multi-valued slots into fields."""
+    E, ec = embedding_forward(table, idx, val)                      # (B, S, K)
+    if not layout.has_multi:
+        return E, (ec, None)
+    P, pc = field_pool_forward(E, layout.slot_field, layout.n_fields)
+    return P, (ec, pc)
+
+
+def embed_backward(dE, cache):
+    """dE (B, F, K) -> SparseGrad of the table (U rows)."""
+    ec, pc = cache
+    if pc is not None:
+        dE = field_pool_backward(dE, pc)                            # (B, S, K)
+    return embedding_backward(dE, ec)
