@@ -110,6 +110,17 @@ def test_specs_read_the_hyper_parameters_from_the_constructors():
     assert build_model("deepfm_fm_only", check_layout(), hidden=(5,)).config["dnn_grad"] is False
 
 
+def test_models_survive_copy_and_pickle():
+    """config is recorded by Model.__new__; copy and pickle recreate a model without calling it."""
+    import copy
+    import pickle
+    m = build_model("ipnn", check_layout(), **model_kwargs())
+    idx, val, _ = check_batch(m.layout)
+    for twin in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert twin.config == m.config and twin.name == "ipnn"
+        np.testing.assert_array_equal(twin.predict_proba(idx, val), m.predict_proba(idx, val))
+
+
 def test_unknown_model_lists_valid_names():
     for bad in ("deepfn", "pnn2"):
         with pytest.raises(ValueError) as e:

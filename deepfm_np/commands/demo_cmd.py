@@ -14,13 +14,21 @@ def add_parser(sub):
                     "FM and DeepFM (400-400-400, relu, keep probability 0.5, K=10) with early stopping, and "
                     "prints test AUC and log loss next to the teacher's (the best any model can do). "
                     "Writes a learning-curve PNG. No download needed.")
-    p.add_argument("--rows", type=int, default=250_000, help="rows to generate, split 80/10/10 (default 250000)")
-    p.add_argument("--epochs", type=int, default=4, help="maximum epochs per model (default 4)")
-    p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
-    p.add_argument("--models", default="lr,fm,deepfm", help="comma-separated models (default lr,fm,deepfm)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and dropout (default 0)")
-    p.add_argument("--data-seed", type=int, default=0,
-                   help="seed of the synthetic world (the teacher) and its rows (default 0)")
+    import inspect
+
+    from ..experiments.teacher_demo import run_demo
+    d = {k: v.default for k, v in inspect.signature(run_demo).parameters.items()}   # one set of defaults
+    p.add_argument("--rows", type=int, default=d["rows"],
+                   help=f"rows to generate, split 80/10/10 (default {d['rows']})")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"maximum epochs per model (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"minibatch size (default {d['batch_size']})")
+    p.add_argument("--models", default=",".join(d["models"]),
+                   help=f"comma-separated models (default {','.join(d['models'])})")
+    p.add_argument("--seed", type=int, default=d["seed"],
+                   help=f"seed of the initial weights, shuffling and dropout (default {d['seed']})")
+    p.add_argument("--data-seed", type=int, default=d["data_seed"],
+                   help=f"seed of the synthetic world (the teacher) and its rows (default {d['data_seed']})")
     add_threads_option(p)
     p.add_argument("--out", default="demo_out", help="folder for the learning-curve PNG (default demo_out)")
     add_json_option(p)

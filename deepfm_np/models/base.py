@@ -24,14 +24,15 @@ from ..layers.activations import sigmoid
 class Model:
     name = "model"
 
-    def __new__(cls, layout, *args, **kwargs):
+    def __new__(cls, *args, **kwargs):
         """Record the constructor's keywords once, for every model: `config` (JSON-serialisable, for
         save/load; the model file rebuilds the model as cls(layout, dtype=..., **config))."""
         self = super().__new__(cls)
-        bound = inspect.signature(cls.__init__).bind(self, layout, *args, **kwargs)
-        bound.apply_defaults()
-        self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items()
-                       if k not in ("self", "layout", "dtype")}
+        if args or kwargs:                  # (copy and pickle call __new__ bare, then restore __dict__)
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items()
+                           if k not in ("self", "layout", "dtype")}
         return self
 
     def __init__(self, layout: FieldLayout, dtype=np.float32):
