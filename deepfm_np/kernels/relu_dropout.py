@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .checks import check_array
+from .inputs import check_array
 from .splitmix import keep_mask_numpy, keep_threshold, keep_unit
 
 

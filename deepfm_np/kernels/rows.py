@@ -39,10 +39,10 @@ import threading
 import numpy as np
 from numba import njit
 
-from .checks import check_array, check_ids
+from .inputs import check_array, check_ids
 
 # --------------------------------------------------------------------------------------------------
-# checks only the row wrappers need (the shared ones are in checks.py)
+# checks only the row wrappers need (the shared ones are in inputs.py)
 # --------------------------------------------------------------------------------------------------
 
 def _check_unique(rows: np.ndarray) -> None:

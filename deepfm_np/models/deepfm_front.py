@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..kernels.checks import check_array, check_ids
+from ..kernels.inputs import check_array, check_ids
 from ..layers import (embedding_forward, field_sums, first_order_backward, first_order_forward, fm_backward,
                       fm_forward, fm_pairs)
 from ..sparse import SparseGrad, rows_to_sparse
