@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..data.dataset import ArrayDataset
-from ..models.registry import LABELS, build_model, model_names
+from ..models.registry import LABELS, build_model, default, model_names
 from ..optim import make_optimizer
 from ..train import TrainConfig, evaluate, train
 from .plots import save, subplots
@@ -71,7 +71,7 @@ class CompareConfig:
     optimizer: str = "adam"             # every model except LR
     lr: float = 3e-3
     l2_embed: float = 0.0
-    embed_dim: int = 10
+    embed_dim: int = default("embed_dim")   # the models' own (the paper's K = 10)
     hidden: tuple = (200, 200, 200)     # the paper: 400-400-400 (half the width: 4x less work per layer)
     keep_prob: float = 0.7              # probability of KEEPING a unit (the paper's "dropout"; it used 0.5)
     activation: str | None = None       # None: each model's default (tanh for IPNN, relu for the rest)
