@@ -252,3 +252,30 @@ def test_export_command(synth_criteo, tmp_path, capsys):
     assert main(["export", "--model", str(hashed), "--onnx", str(tmp_path / "h.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hash" in err and not (tmp_path / "h.onnx").exists()
+
+
+def test_sklearn_estimator_exports_raw(tmp_path):
+    """A DeepFMClassifier file: its columns are the graph's inputs (categorical values as str(v))."""
+    pd = pytest.importorskip("pandas", reason="extra `sklearn` not installed")
+    pytest.importorskip("sklearn", reason="extra `sklearn` not installed")
+    from deepfm_np.sklearn import DeepFMClassifier
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"city": rng.choice(["a", "b", "c", None], n), "n": rng.integers(0, 9, n),
+                      "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1e3, n))})
+    y = (X["city"].eq("a") ^ (X["x"] > 0)).astype(int)
+    est = DeepFMClassifier("deepfm", embed_dim=3, hidden=(8,), epochs=2, batch_size=64, lr=0.01,
+                           numeric="bucket", columns={"x": "value"}, random_state=0).fit(X, y)
+    saved = load_model(est.save(tmp_path / "e.npz"))
+    Xt = X.copy()
+    Xt.loc[:5, "city"] = "zzz"                                  # unseen
+    feeds = {"city": np.array([v if isinstance(v, str) else "" for v in Xt["city"]], dtype=object),  # NaN: ''
+             "n": Xt["n"].to_numpy(np.float32), "x": Xt["x"].to_numpy(np.float32)}
+    p = _run(to_onnx(saved, inputs="raw"), feeds)
+    # x is float32 in the graph: compare with the estimator on the same float32-rounded numbers
+    Xt["x"] = Xt["x"].astype(np.float32).astype(np.float64)
+    assert np.abs(p - est.predict_proba(Xt)[:, 1]).max() < TOL
+    lists = DeepFMClassifier("lr", epochs=1, random_state=0).fit(
+        pd.DataFrame({"tags": [["a"], ["b", "c"]] * 20}), [0, 1] * 20)
+    with pytest.raises(ExportError, match="lists"):
+        to_onnx(load_model(lists.save(tmp_path / "l.npz")), inputs="raw")

@@ -12,8 +12,9 @@ inputs="encoded" (every format): the model alone,
     val float32 [N, S]
     -> probability float32 [N]
 
-inputs="raw" (criteo and csv formats): one input per raw column, named as the reader names it,
-    categorical  string [N]   the value exactly as in the file ('' = missing)
+inputs="raw" (criteo and csv formats, and DeepFMClassifier files without list columns): one input
+per raw column, named as the reader names it (a DeepFMClassifier: as in its columns_),
+    categorical  string [N]   the value exactly as in the file ('' = missing; DeepFMClassifier: str(v))
     numeric      float32 [N]  NaN = missing (inf is missing too, as the readers make it)
     multi        string [N]   the cell as in the file; split on the schema's separator inside the graph
 and inside the graph the encoder of data/preprocess.py, step for step:
@@ -29,7 +30,8 @@ has no ONNX operator), sparse libSVM/libFFM columns and MovieLens directories as
 inputs="encoded"). Numbers arrive as float32, as the issue's interface asks: the preprocessing matches
 the library exactly for every value float32 holds exactly (all integers up to 2^24, so every Criteo
 count); a CSV number such as 0.1 is first rounded to float32, which can move it across a bucket
-boundary only if it lies within float32 rounding (~6e-8 relative) of that boundary.
+boundary only if it lies within float32 rounding (~6e-8 relative) of that boundary, and a number
+beyond float32's range (|v| > 3.4e38) becomes inf, which is missing.
 
 The model half (`_model_graph`) mirrors models/*.py: E = V[idx] * val (Gather, Mul), slots pooled into
 fields (ReduceSum over each field's slots), first order sum w[idx] * val + w0, the FM pair term
@@ -44,7 +46,7 @@ import numpy as np
 OPSET = 21
 ML_OPSET = 3
 IR_VERSION = 10
-RAW_FORMATS = ("criteo", "csv")
+RAW_FORMATS = ("criteo", "csv", "sklearn")
 
 
 class ExportError(ValueError):
@@ -288,8 +290,8 @@ def _preprocess(g, encoder, reader):
 
     fmt = reader.get("format")
     if fmt not in RAW_FORMATS:
-        raise ExportError(f"raw inputs exist for the {' and '.join(RAW_FORMATS)} formats, not {fmt!r}; "
-                          f"export with --inputs encoded")
+        raise ExportError(f"raw inputs exist for the criteo and csv formats (and DeepFMClassifier "
+                          f"files), not {fmt!r}; export with --inputs encoded")
     seps = {}
     if fmt == "csv":
         seps = {f[0]: f[3] for f in reader["schema"]["fields"] if f[1] == "multi"}
@@ -314,6 +316,9 @@ def _preprocess(g, encoder, reader):
                 val = _ones_like(g, x)
             else:
                 local, val = _value_encode(g, x64)
+        elif isinstance(codec, _Multi) and fmt == "sklearn":
+            raise ExportError(f"column {spec.name!r} holds lists (a DeepFMClassifier multi-valued column), "
+                              f"which have no ONNX string form; export with --inputs encoded")
         elif isinstance(codec, _Multi):
             inputs.append(H.make_tensor_value_info(x, g.TP.STRING, ["N"]))
             local, val = _multi(g, x, codec, seps[spec.name])
