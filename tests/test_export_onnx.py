@@ -279,3 +279,21 @@ def test_sklearn_estimator_exports_raw(tmp_path):
         pd.DataFrame({"tags": [["a"], ["b", "c"]] * 20}), [0, 1] * 20)
     with pytest.raises(ExportError, match="lists"):
         to_onnx(load_model(lists.save(tmp_path / "l.npz")), inputs="raw")
+
+
+def test_empty_vocabularies_and_float64_models(synth_csv, tmp_path):
+    """min_count above every count: each field is its OOV row alone (no LabelEncoder keys at all);
+    a float64 model computes in float64 inside the graph."""
+    d, _, _, spec = synth_csv
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reader = open_data(spec, d / "train.csv")
+        enc = fit_encoder(reader, min_count=10**6)
+        data = encode(reader, enc)
+    assert all(s == 1 for s, k in zip(enc.layout.sizes, enc.layout.kinds) if k != "numeric")
+    for dtype in (np.float32, np.float64):
+        model = build_model("deepfm", enc.layout, dtype=dtype, **SMALL)
+        model.params["w0"][...] = 0.3                          # untrained weights: make the output non-trivial
+        saved = load_model(save_model(tmp_path / f"m{np.dtype(dtype).name}.npz", model, enc, spec))
+        assert saved.model.dtype == dtype
+        check_parity(saved, d / "test.csv", csv_feeds(d / "test.csv", CSV_SCHEMA))
