@@ -297,3 +297,40 @@ def test_empty_vocabularies_and_float64_models(synth_csv, tmp_path):
         saved = load_model(save_model(tmp_path / f"m{np.dtype(dtype).name}.npz", model, enc, spec))
         assert saved.model.dtype == dtype
         check_parity(saved, d / "test.csv", csv_feeds(d / "test.csv", CSV_SCHEMA))
+
+
+def _libsvm_text(n, seed, ffm=False):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        k = int(rng.integers(1, 5))
+        feats = rng.choice(40, k, replace=False)
+        if ffm:
+            cells = [f"{int(f) % 3}:{int(f)}:{rng.random():.3f}" for f in feats]
+        else:
+            cells = [f"{int(f)}:{rng.choice(['1', '0.5', '-2', '300'])}" for f in feats]
+        lines.append(f"{int(rng.random() < 0.4)} " + " ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("spec", [{"format": "libsvm", "fields": "single"}, {"format": "libsvm", "fields": "position"},
+                                  {"format": "libffm"}, {"format": "movielens"}], ids=lambda s: str(s))
+def test_every_format_exports_encoded(spec, tmp_path):
+    """--inputs encoded for the formats without raw inputs (multi-valued fields with feature values)."""
+    from fixtures.fake_data import FAKE_ML100K
+    if spec["format"] == "movielens":
+        train_path, test_path = FAKE_ML100K / "u1.base", FAKE_ML100K / "u1.test"
+    else:
+        train_path, test_path = tmp_path / "train.txt", tmp_path / "test.txt"
+        train_path.write_text(_libsvm_text(300, 0, spec["format"] == "libffm"))
+        test_path.write_text(_libsvm_text(80, 1, spec["format"] == "libffm"))
+    reader = open_data(spec, train_path)
+    enc = fit_encoder(reader, min_count=1)
+    data = encode(reader, enc)
+    for name in ("fm", "deepfm", "pnn"):
+        saved = load_model(_train_save(tmp_path / "m.npz", name, enc, spec, data))
+        test, p_np = _predict_np(saved, test_path)
+        p = _run(to_onnx(saved, inputs="encoded"), {"idx": test.idx, "val": test.val})
+        assert np.abs(p - p_np).max() < TOL
+        with pytest.raises(ExportError, match="--inputs encoded"):
+            to_onnx(saved, inputs="raw")
