@@ -191,8 +191,8 @@ def test_raw_preprocessing_alone_matches_the_encoder(synth_csv, tmp_path):
     d, enc, data, spec = synth_csv
     saved = load_model(_train_save(tmp_path / "m.npz", "lr", enc, spec, data))
     proto = to_onnx(saved, inputs="raw")
-    idx_name = next(n.output[0] for n in proto.graph.node if n.output[0].startswith("idx_"))
-    val_name = next(n.output[0] for n in proto.graph.node if n.output[0].startswith("val_"))
+    idx_name = next(n.output[0] for n in proto.graph.node if n.output[0].startswith("dfm/idx_"))
+    val_name = next(n.output[0] for n in proto.graph.node if n.output[0].startswith("dfm/val_"))
     for name in (idx_name, val_name):
         proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -334,3 +334,14 @@ def test_every_format_exports_encoded(spec, tmp_path):
         assert np.abs(p - p_np).max() < TOL
         with pytest.raises(ExportError, match="--inputs encoded"):
             to_onnx(saved, inputs="raw")
+
+
+def test_a_column_named_probability_is_refused(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("click,probability\n" + "".join(f"{i % 2},v{i % 3}\n" for i in range(30)))
+    spec = {"format": "csv", "schema": CsvSchema("click", [("probability", "categorical", None, None)]).to_dict()}
+    reader = open_data(spec, path)
+    enc = fit_encoder(reader, min_count=1)
+    saved = load_model(_train_save(tmp_path / "m.npz", "lr", enc, spec, encode(reader, enc)))
+    with pytest.raises(ExportError, match="clash"):
+        to_onnx(saved, inputs="raw")

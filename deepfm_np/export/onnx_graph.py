@@ -65,8 +65,9 @@ class _Graph:
         self._n = 0
 
     def name(self, hint):
+        """A fresh name; the 'dfm/' prefix keeps it apart from any input column's name."""
         self._n += 1
-        return f"{hint}_{self._n}"
+        return f"dfm/{hint}_{self._n}"
 
     def const(self, array, hint="c"):
         name = self.name(hint)
@@ -304,6 +305,8 @@ def _preprocess(g, encoder, reader):
             raise ExportError(f"column {spec.name!r} is hashed (crc32, --hash-buckets): ONNX has no such "
                               f"operator; export with --inputs encoded")
         x = spec.name
+        if x == "probability":
+            raise ExportError("a column named 'probability' would clash with the graph's output; rename it")
         if isinstance(codec, _Categorical):
             inputs.append(H.make_tensor_value_info(x, g.TP.STRING, ["N"]))
             local = _label_encoder(g, x, codec.vocab.tokens, "string")
