@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train_cmd",
     "evaluate": "evaluate_cmd",
     "predict": "predict_cmd",
+    "export": "export_cmd",
     "compare": "compare_cmd",
     "sweep": "sweep_cmd",
     "download": "download_cmd",
