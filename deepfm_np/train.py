@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .losses import bce_with_logits
 from .metrics import auc, logloss
 from .optim import make_optimizer
+from .train_step import make_step
 
 
 class TrainingDiverged(FloatingPointError):
@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0                   # shuffling and dropout
     progress: bool = True           # a progress bar with the running loss (on stderr)
     eval_batch_size: int = 8192
+    fused: bool = True              # FM and LR: one fused Numba step (train_step.py); False: the readable layers
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -110,6 +111,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         optimizer = make_optimizer(cfg.optimizer, model.params, sparse=model.sparse_params, lr=cfg.lr,
                                    l2_sparse=cfg.l2_embed)
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    step_fn = make_step(model, optimizer, dropout_rng, fused=cfg.fused)   # the route, chosen once
     sign = 1.0 if cfg.metric == "auc" else -1.0      # larger score = better
     result = TrainResult()
     if hasattr(model, "pretrain"):                   # two-stage model (FNN): stage 1 first, counted as training
@@ -149,8 +151,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             stop = False
             clock.start()
             for idx, val, y in train_data.iter_batches(cfg.batch_size, shuffle_rng, shuffle=True):
-                logits = model.forward(idx, val, train=True, rng=dropout_rng, check=False)  # validated once
-                loss, dlogits = bce_with_logits(logits, y)
+                loss = step_fn(idx, val, y)              # forward, loss, backward, update (train_step.py)
                 if not math.isfinite(loss):
                     _restore(model, best_params)
                     raise TrainingDiverged(
@@ -158,8 +159,6 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                         f"(lr={cfg.lr}, optimizer={cfg.optimizer}). Try a smaller --lr, or check the "
                         f"input values for huge numbers (numeric fields are best log-transformed)."
                         + (" The best parameters so far were restored." if best_params is not None else ""))
-                model_grads = model.backward(dlogits)
-                optimizer.step(model_grads)
                 step += 1
                 result.samples_seen += len(y)
                 running = loss if running is None else 0.98 * running + 0.02 * loss
