@@ -1,7 +1,8 @@
 """One training step on one batch, by the readable path or, for FM and LR, by a fused kernel.
 
     step = make_step(model, optimizer, dropout_rng)      # the route is chosen here, once
-    loss = step(idx, val, y)                             # forward, loss, backward, update
+    for batch in step.batches(data, batch_size, rng):    # (idx, val, y) or, fused, (idx, val, y, rows)
+        loss = step(*batch)                              # forward, loss, backward, update
 
 The readable step is the textbook composition every model supports:
 
@@ -21,6 +22,7 @@ import math
 
 import numpy as np
 
+from .data.dataset import ArrayDataset
 from .kernels import fm_step as ks
 from .losses import bce_with_logits
 from .models.fm import FM
@@ -42,6 +44,10 @@ class ReadableStep:
         if math.isfinite(loss):
             self.optimizer.step(self.model.backward(dlogits))
         return loss
+
+    def batches(self, data, batch_size, rng):
+        """Shuffled batches (idx, val, y) from the data set."""
+        return data.iter_batches(batch_size, rng, shuffle=True)
 
 
 class _FusedStep:
@@ -85,15 +91,29 @@ class _FusedStep:
         self._w0[0] = g0
         o.step({"w0": self._w0})                                 # the dense bias: the optimizer's own path
 
-    def __call__(self, idx, val, y) -> float:
-        B, S = idx.shape
+    def batches(self, data, batch_size, rng):
+        """Shuffled batches as (idx, val, y, rows): an in-memory data set is read in place by the kernel
+        (the same permutation as data.iter_batches draws, without copying each batch out); any other
+        data set is served by its own iter_batches."""
+        if type(data) is not ArrayDataset:
+            yield from data.iter_batches(batch_size, rng, shuffle=True)
+            return
+        order = rng.permutation(data.n)
+        for s in range(0, data.n, batch_size):
+            yield data.idx, data.val, data.y, order[s:s + batch_size]
+
+    def __call__(self, idx, val, y, rows=None) -> float:
+        """Mean loss of the batch idx[rows], val[rows], y[rows] (rows None: all of idx)."""
+        if rows is None:
+            rows = np.arange(idx.shape[0], dtype=np.int64)
+        B, S = rows.shape[0], idx.shape[1]
         if self.uniq.shape[0] < B * S:
             self._grow(B * S)
-        loss_sum, g0, U, bad = self._grads(idx, val, y)
+        loss_sum, g0, U, bad = self._grads(idx, val, y, rows)
         try:
             if bad >= 0:
                 b, s = divmod(int(bad), S)
-                raise ValueError(f"row {b}, slot {s}: id {int(idx[b, s])} is outside the table's rows "
+                raise ValueError(f"row {b}, slot {s}: id {int(idx[rows[b], s])} is outside the table's rows "
                                  f"[0, {self.R})")
             loss = loss_sum / B
             if math.isfinite(loss):
@@ -111,18 +131,18 @@ class FusedFMStep(_FusedStep):
         self.slot_field = np.ascontiguousarray(model.layout.slot_field)
         self.n_fields = model.layout.n_fields
 
-    def _grads(self, idx, val, y):
+    def _grads(self, idx, val, y, rows):
         p = self.model.params
-        return ks.fm_grads(p["V"], p["w"], p["w0"], idx, val, y, self.slot_field, self.n_fields, self.slot,
+        return ks.fm_grads(p["V"], p["w"], p["w0"], idx, val, y, rows, self.slot_field, self.n_fields, self.slot,
                            self.uniq, self.gV, self.gw)
 
 
 class FusedLRStep(_FusedStep):
     tables = ("w",)
 
-    def _grads(self, idx, val, y):
+    def _grads(self, idx, val, y, rows):
         p = self.model.params
-        return ks.lr_grads(p["w"], p["w0"], idx, val, y, self.slot, self.uniq, self.gw)
+        return ks.lr_grads(p["w"], p["w0"], idx, val, y, rows, self.slot, self.uniq, self.gw)
 
 
 def fused_route(model, optimizer):

@@ -1,6 +1,7 @@
 """`python -m deepfm_np train`: fit the preprocessing on the training file, train a model, save one model file."""
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -57,10 +58,20 @@ def add_parser(sub):
     g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
     g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    g.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    g.add_argument("--threads", type=_threads, default="auto",
+                   help="BLAS and Numba threads, or auto: time 1 thread and all cores during training and keep "
+                        "the faster, again when the step time jumps (default auto)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(run=run)
+
+
+def _threads(text: str):
+    from ..threads import parse_threads
+    try:
+        return parse_threads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _hidden(text: str) -> tuple:
@@ -123,7 +134,7 @@ def run(args):
     hidden = _hidden(args.hidden)
     if args.min_count < 1 or args.hash_buckets < 0:
         raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
-    set_threads(args.threads)
+    set_threads(None if args.threads == "auto" else args.threads)
     spec = reader_spec(args)
     t0 = time.perf_counter()
     enc, sets, report = load_splits(args, spec)
@@ -140,7 +151,8 @@ def run(args):
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                          patience=args.patience, seed=args.seed, progress=not args.no_progress)
+                          patience=args.patience, seed=args.seed, progress=not args.no_progress,
+                          threads=args.threads)
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"training {args.model}: {model.n_params():,} parameters")

@@ -60,17 +60,18 @@ def _logistic(z, y):
 
 
 @njit(cache=True, error_model="numpy")
-def fm_grads(V, w, w0, idx, val, y, slot_field, n_fields, slot, uniq, gV, gw):
+def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, gw):
     """Pass 1 of an FM step: loss, d loss / d w0 and the summed row gradients of V and w.
 
-    V (R, K), w (R,), w0 (1,) float; idx (B, S) int64; val (B, S) float; y (B,) float;
+    V (R, K), w (R,), w0 (1,) float; idx (N, S) int64; val (N, S) float; y (N,) float; rows (B,) int64
+    the records of the batch (read in place: the batch is never copied out of the data set);
     slot_field (S,) int64 field of each slot; slot (R,) int64 all -1 on entry (row -> position);
     uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch.
-    Returns (loss_sum, g0, U, bad): bad = -1, or the flat position b*S+s of the first id outside
+    Returns (loss_sum, g0, U, bad): bad = -1, or the position b*S+s (in the batch) of the first id outside
     [0, R) (then the sums are incomplete). On return uniq[:U] are the rows touched (first seen first),
     slot[uniq[u]] = u (the caller resets them), gV[:U], gw[:U] their gradients.
     """
-    B, S = idx.shape
+    B, S = rows.shape[0], idx.shape[1]
     K = V.shape[1]
     R = V.shape[0]
     P = np.empty((n_fields, K))
@@ -82,16 +83,17 @@ def fm_grads(V, w, w0, idx, val, y, slot_field, n_fields, slot, uniq, gV, gw):
     inv_B = 1.0 / B
     pooled = n_fields != S                     # some field has several slots (multi-valued)
     for b in range(B):
+        i = rows[b]
         y1 = np.float64(w0[0])
         Sk[:] = 0.0
         Q[:] = 0.0
         if pooled:
             P[:, :] = 0.0
         for s in range(S):
-            r = idx[b, s]
+            r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
-            x = np.float64(val[b, s])
+            x = np.float64(val[i, s])
             y1 += np.float64(w[r]) * x
             if pooled:
                 f = slot_field[s]
@@ -112,12 +114,12 @@ def fm_grads(V, w, w0, idx, val, y, slot_field, n_fields, slot, uniq, gV, gw):
         for k in range(K):
             y2 += Sk[k] * Sk[k] - Q[k]
         z = y1 + 0.5 * y2
-        lb, p = _logistic(z, np.float64(y[b]))
+        lb, p = _logistic(z, np.float64(y[i]))
         loss += lb
-        d = (p - np.float64(y[b])) * inv_B
+        d = (p - np.float64(y[i])) * inv_B
         g0 += d
         for s in range(S):
-            r = idx[b, s]
+            r = idx[i, s]
             u = slot[r]
             if u < 0:
                 u = U
@@ -127,7 +129,7 @@ def fm_grads(V, w, w0, idx, val, y, slot_field, n_fields, slot, uniq, gV, gw):
                 for k in range(K):
                     gV[u, k] = 0.0
                 U += 1
-            x = np.float64(val[b, s])
+            x = np.float64(val[i, s])
             gw[u] += d * x
             f = slot_field[s]
             for k in range(K):
@@ -136,27 +138,28 @@ def fm_grads(V, w, w0, idx, val, y, slot_field, n_fields, slot, uniq, gV, gw):
 
 
 @njit(cache=True, error_model="numpy")
-def lr_grads(w, w0, idx, val, y, slot, uniq, gw):
+def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
     """Pass 1 of an LR step: z = w0 + sum_s w[idx[b,s]] x_s; as fm_grads without V."""
-    B, S = idx.shape
+    B, S = rows.shape[0], idx.shape[1]
     R = w.shape[0]
     U = 0
     loss = 0.0
     g0 = 0.0
     inv_B = 1.0 / B
     for b in range(B):
+        i = rows[b]
         z = np.float64(w0[0])
         for s in range(S):
-            r = idx[b, s]
+            r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
-            z += np.float64(w[r]) * np.float64(val[b, s])
-        lb, p = _logistic(z, np.float64(y[b]))
+            z += np.float64(w[r]) * np.float64(val[i, s])
+        lb, p = _logistic(z, np.float64(y[i]))
         loss += lb
-        d = (p - np.float64(y[b])) * inv_B
+        d = (p - np.float64(y[i])) * inv_B
         g0 += d
         for s in range(S):
-            r = idx[b, s]
+            r = idx[i, s]
             u = slot[r]
             if u < 0:
                 u = U
@@ -164,7 +167,7 @@ def lr_grads(w, w0, idx, val, y, slot, uniq, gw):
                 uniq[u] = r
                 gw[u] = 0.0
                 U += 1
-            gw[u] += d * np.float64(val[b, s])
+            gw[u] += d * np.float64(val[i, s])
     return loss, g0, U, -1
 
 
