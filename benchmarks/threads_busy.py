@@ -10,8 +10,8 @@ probes both, keeps the faster, probes again when the step time moves). Three con
 
 Rounds alternate the conditions and, within each, the settings (rotating their order). Reported:
 samples/s per setting (median over rounds) and the median over rounds of auto / the faster fixed
-setting of that round (with a neighbour) and of auto / all cores (without). Targets: >= 0.90 with the
-neighbour, >= 0.95 without.
+setting of that round, and of auto / all cores. Targets: auto >= 0.90 x the faster fixed setting with the
+neighbour, >= 0.95 x without (on a quiet machine the faster is all cores).
 """
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ def main(argv=None):
                "auto_vs_best_fixed": float(np.median(v["auto"] / best_fixed)),
                "auto_vs_all": float(np.median(v["auto"] / v[str(cores)]))}
         row["target"] = 0.95 if c == "none" else 0.90
-        row["ratio"] = row["auto_vs_all"] if c == "none" else row["auto_vs_best_fixed"]
+        # the issue's "within 5% of all threads without a neighbour" assumes a quiet machine, where all cores
+        # is the faster setting; on a shared one it need not be, so auto is held to the faster fixed setting
+        row["ratio"] = row["auto_vs_best_fixed"]
         row["met"] = row["ratio"] >= row["target"]
         rows.append(row)
     print()
