@@ -43,9 +43,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .losses import bce_with_logits
 from .metrics import summary
+from .models.step import make_step
 from .optim import FTRL, make_optimizer
+from .threads import AutoThreads, set_threads
 
 MONITORS = ("logloss", "auc", "auc-logloss")   # what early stopping watches; auc-logloss = AUC minus log loss
 FEW_ROWS = 50           # a validation class with fewer rows than this: warn (its AUC / log loss are noise)
@@ -78,6 +79,8 @@ class TrainConfig:
     progress: bool = True           # a progress bar with the running loss (on stderr)
     log: bool = False               # one plain line per validation on stderr (for logs, without a bar)
     eval_batch_size: int = 8192
+    fused: bool = True              # FM and LR: one fused Numba step (models/step.py); False: the readable layers
+    threads: object = None          # None: as set; n: set_threads(n); "auto": threads.AutoThreads picks 1 or all
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -126,6 +129,7 @@ class TrainResult:
     base_rate: float = float("nan")                # positive share of the training data
     warnings: list = field(default_factory=list)   # one line each, also passed to on_warning as they happen
     resumed_from: dict | None = None               # {"epoch", "step"} when resumed from a checkpoint
+    threads_log: list = field(default_factory=list)  # --threads auto: (step, event, threads) of its choices
 
     @property
     def samples_per_second(self) -> float:
@@ -235,23 +239,26 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         optimizer = make_optimizer(cfg.optimizer, model.params, sparse=model.sparse_params, lr=cfg.lr,
                                    l2_sparse=cfg.l2_embed)
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    step_fn = make_step(model, optimizer, dropout_rng, fused=cfg.fused)   # the route, chosen once
+    tuner = AutoThreads() if cfg.threads == "auto" else None   # times the steps, keeps the faster setting
+    if isinstance(cfg.threads, int):
+        set_threads(cfg.threads)
+    shown = (lambda: {"threads": tuner.label}) if tuner is not None else dict   # for the progress line
     best_score, best_params, bad_evals, diverged = -math.inf, None, 0, 0
     step, first_epoch, skip, running = 0, 1, 0, None
     if state is None:
-        if hasattr(model, "pretrain"):               # two-stage model (FNN): stage 1 first, counted as training
-            pre = model.pretrain(train_data, valid_data, cfg)    # None when already done
-            if pre is not None:
-                result.pretrain_seconds, result.pretrain_cpu_seconds = pre.train_seconds, pre.train_cpu_seconds
-                result.train_seconds += pre.train_seconds
-                result.train_cpu_seconds += pre.train_cpu_seconds
+        pre = model.pretrain(train_data, valid_data, cfg, fit=train)   # a two-stage model's stage 1 (FNN), or None
+        if pre is not None:                          # counted as training
+            result.pretrain_seconds, result.pretrain_cpu_seconds = pre.train_seconds, pre.train_cpu_seconds
+            result.train_seconds += pre.train_seconds
+            result.train_cpu_seconds += pre.train_cpu_seconds
     else:                                            # everything the loop below keeps, as it was
         for k, v in model.params.items():
             np.copyto(v, arrays[f"param/{k}"])
         optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         if any(k.startswith("best/") for k in arrays):
             best_params = {k: arrays[f"best/{k}"].copy() for k in model.params}
-        if hasattr(model, "pretrain_result"):
-            model.pretrain_result = True             # stage 1 is in the parameters
+        model.pretrain_result = True                 # a two-stage model's stage 1 is in the parameters
         shuffle_rng.bit_generator.state = state["shuffle_state"]
         dropout_rng.bit_generator.state = state["dropout_state"]
         first_epoch, skip, step, running = state["epoch"], state["batches_done"], state["step"], state["running"]
@@ -299,7 +306,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         if cfg.log:
             print(_log_line(model.name, rec, improved), file=sys.stderr, flush=True)
         if bar is not None and valid_data is not None:
-            bar.set_postfix(loss=f"{running:.4f}", valid_logloss=f"{rec['valid_logloss']:.4f}")
+            bar.set_postfix(loss=f"{running:.4f}", valid_logloss=f"{rec['valid_logloss']:.4f}", **shown())
         if diverged >= DIVERGE_AFTER:
             _restore(model, best_params)
             raise TrainingDiverged(_diverged_message(model.name, result.history[-diverged:], cfg))
@@ -331,12 +338,13 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             stop = False
             epoch_start_state = shuffle_rng.bit_generator.state
             clock.start()
-            batches = train_data.iter_batches(cfg.batch_size, shuffle_rng, shuffle=True)
-            for b, (idx, val, y) in enumerate(batches):
+            for b, batch in enumerate(step_fn.batches(train_data, cfg.batch_size, shuffle_rng)):
                 if b < skip:                         # resumed mid-epoch: these batches were trained on
                     continue
-                logits = model.forward(idx, val, train=True, rng=dropout_rng, check=False)  # validated once
-                loss, dlogits = bce_with_logits(logits, y)
+                t_step = time.perf_counter()
+                loss = step_fn(*batch)                   # forward, loss, backward, update (models/step.py)
+                if tuner is not None:
+                    tuner.observe(time.perf_counter() - t_step, len(batch[-1]))
                 if not math.isfinite(loss):
                     _restore(model, best_params)
                     raise TrainingDiverged(
@@ -344,15 +352,13 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                         f"(lr={cfg.lr}, optimizer={cfg.optimizer}). Try a smaller --lr, or check the "
                         f"input values for huge numbers (numeric fields are best log-transformed)."
                         + (" The best parameters so far were restored." if best_params is not None else ""))
-                model_grads = model.backward(dlogits)
-                optimizer.step(model_grads)
                 step += 1
-                result.samples_seen += len(y)
+                result.samples_seen += len(batch[-1])    # y, or the fused step's rows
                 running = loss if running is None else 0.98 * running + 0.02 * loss
                 if bar is not None:
                     bar.update(1)
                     if step % 20 == 0:
-                        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                        bar.set_postfix(loss=f"{running:.4f}", **shown(), refresh=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and b + 1 < steps_per_epoch:
                     clock.stop(result)
                     stop = validate(epoch)
@@ -392,6 +398,8 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             or (valid_data is None and not kept["train_loss"] <= base_train + DIVERGE_MARGIN)):
         raise TrainingDiverged(_diverged_message(model.name, result.history[-diverged:], cfg))
     _restore(model, best_params)
+    if tuner is not None:
+        result.threads_log = list(tuner.history)
     return result
 
 

@@ -1,9 +1,8 @@
 """`python -m deepfm_np evaluate`: AUC, log loss, rows and OOV rate of a saved model on a data file."""
 from __future__ import annotations
 
-import json
-
-from .options import add_bad_rows_option, open_data
+from .options import (add_bad_rows_option, add_json_option, add_threads_option, open_data, skipped_lines,
+                      write_json)
 
 
 def add_parser(sub):
@@ -18,8 +17,8 @@ def add_parser(sub):
     p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
     add_bad_rows_option(p)
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    add_threads_option(p)
+    add_json_option(p)
     p.add_argument("--plot", metavar="PATH", help="also draw a reliability diagram and the ROC curve to PATH (.png)")
     p.set_defaults(run=run)
 
@@ -53,11 +52,12 @@ def run(args):
            "oov": stats.oov, "skipped_rows": reader.stats.skipped, "reliability": calibration(y, p)["bins"]}
     print(f"{out['model']} on {args.data}: {format_scores(s)}  OOV rate {out['oov_rate']:.2%}"
           + (f"  skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else ""))
+    for text in skipped_lines("", reader.stats.skipped, reader.stats.first_skipped)[1:]:
+        print(text)                                   # why rows were skipped: the first reasons, lines
     if args.plot:
         from .plots import reliability_and_roc
         out["plot"] = str(reliability_and_roc(y, p, args.plot, title=f"{out['model']} on {args.data}"))
         print(f"plot written to {out['plot']}")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json_path, out)
     return 0

@@ -1,9 +1,8 @@
 """`python -m deepfm_np predict`: one click probability per input row, in input order."""
 from __future__ import annotations
 
-import json
-
-from .options import add_bad_rows_option, open_data
+from .options import (add_bad_rows_option, add_json_option, add_threads_option, open_data, skipped_lines,
+                      write_json)
 
 
 def add_parser(sub):
@@ -23,8 +22,8 @@ def add_parser(sub):
     p.add_argument("--line-numbers", action="store_true",
                    help="write 'LINE<TAB>PROBABILITY' (the input line number), useful with --skip-bad-rows")
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write a summary as JSON")
+    add_threads_option(p)
+    add_json_option(p, "a summary")
     p.set_defaults(run=run)
 
 
@@ -54,7 +53,8 @@ def run(args):
            "rows": rows, "oov_rate": stats.oov_rate, "skipped_rows": reader.stats.skipped}
     print(f"wrote {rows:,} probabilities to {args.output} (OOV rate {stats.oov_rate:.2%}"
           + (f", skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else "") + ")")
+    for text in skipped_lines("", reader.stats.skipped, reader.stats.first_skipped)[1:]:
+        print(text)                                   # why rows were skipped: the first reasons, lines
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json_path, out)
     return 0

@@ -1,17 +1,17 @@
 """`python -m deepfm_np train`: fit the preprocessing on the training file, train a model, save one model file."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from ..errors import DataError
 from . import CommandError
-from .options import add_bad_rows_option, add_format_options, open_data, reader_spec
+from .options import (add_bad_rows_option, add_format_options, add_json_option, add_threads_option, open_data,
+                      parse_hidden, reader_spec, skipped_lines, write_json)
 
 
 def add_parser(sub):
-    from ..models.registry import model_names
+    from ..models.registry import default, model_names
     from ..train import MONITORS, default_config
     d = default_config("deepfm")             # early stopping ends most runs long before its 20 epochs
     p = sub.add_parser(
@@ -71,13 +71,13 @@ def add_parser(sub):
     g.add_argument("--resume", metavar="PATH",
                    help="continue the run that wrote checkpoint PATH (same data and options) up to --epochs in "
                         "all; the result is bit-identical to an uninterrupted run")
-    g.add_argument("--embed-dim", type=int, default=10, help="embedding size K (default 10)")
-    g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
-    g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
+    g.add_argument("--embed-dim", type=int, help=f"embedding size K (default {default('embed_dim')})")
+    g.add_argument("--hidden", help=f"hidden layer sizes (default {','.join(map(str, default('hidden')))})")
+    g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    g.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    add_threads_option(g, auto=True)
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    add_json_option(p)
     p.set_defaults(run=run)
 
 
@@ -85,16 +85,6 @@ def _per_model(key: str) -> str:
     from ..train import MODEL_DEFAULTS
     return ", ".join(f"{'others' if m == '*' else m} {v.get(key, 0):g}" if not isinstance(v.get(key), str)
                      else f"{'others' if m == '*' else m} {v[key]}" for m, v in MODEL_DEFAULTS.items())
-
-
-def _hidden(text: str) -> tuple:
-    try:
-        sizes = tuple(int(h) for h in text.replace("-", ",").split(",") if h.strip())
-    except ValueError:
-        raise CommandError(f"--hidden must look like 400,400,400, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise CommandError(f"--hidden needs positive sizes, got {text!r}")
-    return sizes
 
 
 def load_splits(args, spec):
@@ -134,7 +124,7 @@ def load_splits(args, spec):
             stats = d.stats.to_dict()
         sets[name] = ds
         report[name] = {"rows": ds.n, "skipped_rows": r.stats.skipped, "oov_rate": stats["oov_rate"],
-                        "nonfinite_values": r.stats.nonfinite}
+                        "nonfinite_values": r.stats.nonfinite, "first_skipped": list(r.stats.first_skipped)}
     return enc, sets, report
 
 
@@ -144,10 +134,10 @@ def run(args):
     from ..threads import set_threads
     from ..train import TrainingRefused, default_config, evaluate, label_counts, train
 
-    hidden = _hidden(args.hidden)
+    hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
     if args.min_count < 1 or args.hash_buckets < 0:
         raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
-    set_threads(args.threads)
+    set_threads(None if args.threads == "auto" else args.threads)
     spec = reader_spec(args)
     t0 = time.perf_counter()
     enc, sets, report = load_splits(args, spec)
@@ -156,8 +146,8 @@ def run(args):
     print(f"data: {sizes}; {layout.n_fields} fields, {layout.n_rows:,} table rows "
           f"({time.perf_counter() - t0:.1f} s to read and encode)")
     for k, v in report.items():
-        if v["skipped_rows"]:
-            print(f"  {k}: skipped {v['skipped_rows']:,} bad rows")
+        for text in skipped_lines(k, v["skipped_rows"], v["first_skipped"]):   # how many, and why
+            print(text)
         if k != "train" and v["oov_rate"]:
             print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
     pos, n = label_counts(sets["train"])
@@ -170,7 +160,7 @@ def run(args):
         cfg = default_config(args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                              lr=args.lr, l2_embed=args.l2_embed, monitor=args.monitor, patience=args.patience,
                              eval_every=args.eval_every, seed=args.seed, progress=not args.no_progress,
-                             log=args.no_progress)
+                             log=args.no_progress, threads=args.threads)
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"training {args.model}: {model.n_params():,} parameters; {cfg.optimizer} lr {cfg.lr:g}, "
@@ -210,12 +200,11 @@ def run(args):
         "data": report,
         "table_rows": layout.n_rows,
     }
-    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "patience", "embed_dim",
-                                           "keep_prob", "seed", "min_count", "numeric_mode", "hash_buckets",
-                                           "max_width")}
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "patience", "seed",
+                                           "min_count", "numeric_mode", "hash_buckets", "max_width")}
     hyper.update({k: getattr(cfg, k) for k in ("lr", "optimizer", "l2_embed", "monitor", "eval_every")})
     path = save_model(args.out, model, enc, spec,
-                      train={"hyper_parameters": {**hyper, "hidden": list(hidden)}, "results": out,
+                      train={"hyper_parameters": {**hyper, **model.config}, "results": out,
                              "files": {"train": args.train, "valid": args.valid, "test": args.test}})
     out["out"] = str(path)
     for name, s in scores.items():
@@ -225,8 +214,7 @@ def run(args):
     print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s ({result.train_cpu_seconds:.1f} s "
           f"CPU, {result.samples_per_second:,.0f} samples/s){'; ' + why if why else ''}; model written to {path}")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json_path, out)
     return 0
 
 

@@ -16,6 +16,12 @@ file inside it (e.g. ml-100k/u1.base), and gives each rating as one row:
     genres                                                                   : multi-valued
     label = 1 if rating >= 4 else 0
 
+A user id missing from u.user (or an item id missing from u.item) - a new
+user at prediction time - is not an error: the id is kept as it is (the
+encoder sends an id never seen in training to the field's OOV row) and its
+side features are missing (age NaN; gender, occupation, zip ""; no genres).
+Such rows are counted and reported in one warning per file.
+
 hour and weekday are taken from the timestamp in UTC (weekday 0 = Monday);
 unix time 0 was a Thursday, so weekday = (days since 1970-01-01 + 3) mod 7.
 
@@ -34,13 +40,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  check_file, decoded_lines, finish_file, iter_line_blocks)
+from .raw import BLOCK_BYTES, BlockReader, ColumnSpec, RawChunk, ReadStats, TokenLists, check_file
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
-ML100K_MD5 = "0e33842e24a9c977be4e0107933c0723"   # GroupLens publishes this one (ml-100k.zip.md5)
-ML100K_BYTES = 4_924_029
 
 GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
@@ -55,9 +58,15 @@ COLUMNS = (ColumnSpec("user", "categorical"), ColumnSpec("item", "categorical"),
 
 def _read_table(path: Path, sep: str, min_cols: int, encoding: str) -> dict:
     """{first column: list of columns} of a small '|'-separated side file; DataError on bad rows."""
-    p = check_file(path)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"MovieLens side file {p.name} not found beside the ratings file: pass the ml-100k "
+                        f"directory, or a ratings file inside it (e.g. ml-100k/u1.base), so that u.user and "
+                        f"u.item are in the same directory", p)
+    p = check_file(p)
     try:
-        text = p.read_bytes().decode(encoding)
+        data = p.read_bytes()
+        text = data[3:].decode(encoding) if data.startswith(b"\xef\xbb\xbf") else data.decode(encoding)
     except UnicodeDecodeError as e:
         raise DataError(f"not {encoding} text ({e.reason})", p) from None
     rows = {}
@@ -78,7 +87,10 @@ def _read_table(path: Path, sep: str, min_cols: int, encoding: str) -> dict:
     return rows
 
 
-class MovieLensReader:
+_NO_USER = (np.nan, "", "", "")    # side features of a user missing from u.user
+
+
+class MovieLensReader(BlockReader):
     """ml-100k directory (or a ratings file inside it) -> RawChunks with the columns above."""
 
     format = "movielens"
@@ -116,33 +128,13 @@ class MovieLensReader:
                                 "genre flags", "|".join(flags))
             self._items[iid] = [g for g, f in zip(GENRES, flags) if f.strip() == "1"]
 
-    def chunks(self):
-        """Yield RawChunks over the ratings file (a fresh pass each call; .stats is reset)."""
+    def _begin(self):
         if self._users is None:
             self._load_side_files()
-        self.stats = ReadStats()
-        nonfinite = NonFiniteCounter(self.path)
-        for line0, block in iter_line_blocks(self.path, self.block_bytes):
-            chunk = self._parse_block(block, line0)
-            if len(chunk):
-                self.stats.rows += len(chunk)
-                yield chunk
-        finish_file(self.path, self.stats, nonfinite)
 
-    def _parse_block(self, block: bytes, line0: int) -> RawChunk:
+    def _parse_block(self, block: bytes, line0: int, nonfinite) -> RawChunk:
         lines, users, items, ratings, times = [], [], [], [], []
-        for line, text, bad in decoded_lines(block, line0, self.path):
-            try:
-                if bad is not None:
-                    raise bad
-                if not text.strip():
-                    continue
-                u, it, r, t = self._parse_rating(text, line)
-            except DataError as err:
-                if not self.skip_bad_rows:
-                    raise
-                self.stats.skip(err)
-                continue
+        for line, (u, it, r, t) in self._parsed_rows(block, line0, self._parse_rating):
             lines.append(line)
             users.append(u)
             items.append(it)
@@ -151,7 +143,7 @@ class MovieLensReader:
         t = np.asarray(times, dtype=np.int64)
         hour = (t // 3600) % 24                      # UTC
         weekday = (t // 86400 + 3) % 7               # 1970-01-01 was a Thursday (Monday = 0)
-        side_u = [self._users[u] for u in users]
+        side_u = [self._users.get(u, _NO_USER) for u in users]
         columns = {
             "user": users,
             "item": items,
@@ -159,7 +151,7 @@ class MovieLensReader:
             "gender": [s[1] for s in side_u],
             "occupation": [s[2] for s in side_u],
             "zip": [s[3] for s in side_u],
-            "genres": TokenLists.from_lists([self._items[i] for i in items]),
+            "genres": TokenLists.from_lists([self._items.get(i, ()) for i in items]),
             "hour": [str(h) for h in hour.tolist()],
             "weekday": [str(w) for w in weekday.tolist()],
         }
@@ -183,9 +175,11 @@ class MovieLensReader:
             ints.append(v)
         u, it = cells[0].strip(), cells[1].strip()
         if u not in self._users:
-            raise DataError("user id not in u.user", self.path, line, ("user", 1), cells[0])
+            self.notes.add("rating(s) with a user id not in u.user: its age, gender, occupation and zip are "
+                           "read as missing (an id unseen in training goes to its OOV row)", 1, line, f"user {u}")
         if it not in self._items:
-            raise DataError("item id not in u.item", self.path, line, ("item", 2), cells[1])
+            self.notes.add("rating(s) with an item id not in u.item: its genres are read as missing (an id "
+                           "unseen in training goes to its OOV row)", 1, line, f"item {it}")
         if not 1 <= ints[2] <= 5:
             raise DataError("rating must be 1..5", self.path, line, ("rating", 3), cells[2])
         return u, it, ints[2], ints[3]
