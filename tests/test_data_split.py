@@ -41,3 +41,19 @@ def test_rows_follow_their_line_and_encoder_fits_on_train_part(tmp_path):
     with pytest.raises(DataError, match="holdout is empty"):
         list(HoldoutReader(CriteoReader(write_criteo(tmp_path / "one.txt", rows[:1])), 0.01,
                            part="valid").chunks())
+
+
+def test_stratified_holdout_keeps_both_classes_in_proportion(tmp_path):
+    """A 1% file: the held-out part gets round(fraction * positives) of them, in every chunking."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(5000) < 0.01).astype(int)
+    p = tmp_path / "rare.txt"
+    p.write_text("".join(f"{v}\t" + "\t".join(["1"] * 13) + "\t" + "\t".join(["0000abcd"] * 26) + "\n" for v in y))
+    P = int(y.sum())
+    for block in (3000, 1 << 20):
+        va = HoldoutReader(CriteoReader(p, block_bytes=block), 0.1, seed=3, part="valid")
+        tr = HoldoutReader(CriteoReader(p, block_bytes=block), 0.1, seed=3, part="train")
+        vy = np.concatenate([c.y for c in va.chunks()])
+        ty = np.concatenate([c.y for c in tr.chunks()])
+        assert abs(vy.sum() - 0.1 * P) <= 1 and vy.sum() + ty.sum() == P
+        assert abs(len(vy) - 500) <= 2 and len(vy) + len(ty) == 5000

@@ -11,6 +11,18 @@ seed - a hash, not a random generator that advances:
 
 The encoder is then fitted on the "train" part only, so the validation rows
 are as unseen as test rows (no leakage through the vocabularies).
+
+Stratified (the default): on a file with few clicks a hash can hold out
+noticeably fewer positives than the fraction (26 of ~2,700 on a 1% file), and
+early stopping then watches noise. So each class is split on its own, by
+systematic sampling along the file: the k-th row of class c (k = 0, 1, ...)
+goes to "valid" when
+
+    floor((k + 1) * fraction + o_c) > floor(k * fraction + o_c),   o_c = u(seed, c) in [0, 1)
+
+which holds out round(N_c * fraction) rows of each class (+-1), spread evenly
+over the file (a time-ordered log is sampled across its whole span), the same
+in every pass and for every chunking (the counts k carry across chunks).
 """
 from __future__ import annotations
 
@@ -37,12 +49,13 @@ class HoldoutReader:
     stats counts each bad row once.
     """
 
-    def __init__(self, reader, fraction: float = 0.1, seed: int = 0, part: str = "train"):
+    def __init__(self, reader, fraction: float = 0.1, seed: int = 0, part: str = "train", stratified: bool = True):
         if part not in ("train", "valid"):
             raise ValueError(f"part must be 'train' or 'valid', got {part!r}")
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
         self.reader, self.fraction, self.seed, self.part = reader, float(fraction), int(seed), part
+        self.stratified = bool(stratified)
         self.columns = reader.columns
         self.path = reader.path
         self.format = getattr(reader, "format", None)
@@ -50,8 +63,20 @@ class HoldoutReader:
 
     def chunks(self):
         self.stats = ReadStats()
+        seen = {0: 0, 1: 0}                                      # rows of each class before this chunk
+        z = splitmix64_numpy(np.array([(self.seed & 0xFFFFFFFF) * 2, (self.seed & 0xFFFFFFFF) * 2 + 1], dtype=np.uint64))
+        offset = dict(enumerate((z >> _U(11)).astype(np.float64) / float(1 << 53)))   # o_c per class
         for chunk in self.reader.chunks():
-            held = holdout_mask(chunk.lines, self.fraction, self.seed)
+            if self.stratified:
+                held = np.zeros(len(chunk), dtype=bool)
+                for c in (0, 1):
+                    where = np.flatnonzero(chunk.y == c)
+                    k = seen[c] + np.arange(where.shape[0], dtype=np.float64)
+                    f, o = self.fraction, offset[c]
+                    held[where] = np.floor((k + 1) * f + o) > np.floor(k * f + o)
+                    seen[c] += where.shape[0]
+            else:
+                held = holdout_mask(chunk.lines, self.fraction, self.seed)
             rows = np.flatnonzero(held if self.part == "valid" else ~held)
             self.stats.rows += rows.shape[0]
             if rows.shape[0]:
