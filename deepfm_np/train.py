@@ -81,8 +81,11 @@ class TrainConfig:
     eval_batch_size: int = 8192
     fused: bool = True              # FM and LR: one fused Numba step (models/step.py); False: the readable layers
     threads: object = None          # None: as set; n: set_threads(n); "auto": threads.AutoThreads picks 1 or all
+    metric: str | None = None       # the old name of `monitor` (kept for callers that use it): overrides it
 
     def __post_init__(self):
+        if self.metric is not None:
+            self.monitor, self.metric = self.metric, None
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if not self.lr > 0:
