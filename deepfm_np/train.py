@@ -278,8 +278,6 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             _restore(model, best_params)
             return result
     steps_per_epoch = math.ceil(train_data.n / cfg.batch_size)
-    r = result.base_rate
-    base_train = -(r * math.log(r) + (1 - r) * math.log1p(-r))     # log loss of predicting r on the training data
     bar = _progress(cfg.progress, cfg.epochs * steps_per_epoch, model.name, initial=step)
     clock = _Clock()                                 # training time, validation excluded
 
@@ -300,8 +298,8 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                 bad_evals += 1
             bad = not rec["valid_logloss"] <= rec["valid_base_logloss"] + DIVERGE_MARGIN \
                 or rec["valid_spread"] < CONSTANT
-        else:
-            bad = not running <= base_train + DIVERGE_MARGIN
+        else:                                        # no validation data: only the NaN guard (a running
+            bad = False                              # training loss with dropout is no test of divergence)
         diverged = diverged + 1 if bad else 0
         result.history.append(rec)
         if on_eval is not None:
@@ -394,11 +392,10 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             bar.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-    kept = result.best if valid_data is not None else (result.history[-1] if result.history else None)
-    if kept is not None and diverged and (
-            (valid_data is not None and (not kept["valid_logloss"] <= kept["valid_base_logloss"] + DIVERGE_MARGIN
-                                         or kept["valid_spread"] < CONSTANT))
-            or (valid_data is None and not kept["train_loss"] <= base_train + DIVERGE_MARGIN)):
+    kept = result.best
+    if valid_data is not None and kept is not None and diverged and (
+            not kept["valid_logloss"] <= kept["valid_base_logloss"] + DIVERGE_MARGIN
+            or kept["valid_spread"] < CONSTANT):
         raise TrainingDiverged(_diverged_message(model.name, result.history[-diverged:], cfg))
     _restore(model, best_params)
     if tuner is not None:
@@ -424,15 +421,12 @@ def _check_resume(model, cfg, arrays, meta, path):
 
 def _diverged_message(name, recs, cfg):
     last = recs[-1]
-    if "valid_logloss" in last:
-        if last["valid_spread"] < CONSTANT:
-            what = (f"the predictions were constant (p = {last['valid_mean_prediction']:.4g}) for "
-                    f"{len(recs)} validation(s): the model learned nothing")
-        else:
-            what = (f"the validation log loss stayed far above the base rate's ({last['valid_logloss']:.4g} "
-                    f"vs {last['valid_base_logloss']:.4g}) for {len(recs)} validation(s)")
+    if last["valid_spread"] < CONSTANT:
+        what = (f"the predictions were constant (p = {last['valid_mean_prediction']:.4g}) for "
+                f"{len(recs)} validation(s): the model learned nothing")
     else:
-        what = f"the training loss stayed far above the base rate's ({last['train_loss']:.4g}) for {len(recs)} epoch(s)"
+        what = (f"the validation log loss stayed far above the base rate's ({last['valid_logloss']:.4g} "
+                f"vs {last['valid_base_logloss']:.4g}) for {len(recs)} validation(s)")
     return (f"{name}: training diverged: {what} (lr={cfg.lr:g}, optimizer={cfg.optimizer}). Try a smaller "
             f"--lr (e.g. {cfg.lr / 10:g}), the default optimizer, or check the input for huge numeric values; "
             f"no model was kept")

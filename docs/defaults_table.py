@@ -108,7 +108,7 @@ def synthetic(n_rows, **world):
 
 
 # ---- one run -----------------------------------------------------------------------------------------
-def run_one(name, sets, setting, threads_note=""):
+def run_one(name, sets, setting):
     model = build_model(name, sets["train"].layout, seed=0, **ARCH)
     if setting == "old":
         cfg = TrainConfig(epochs=20, progress=False, **OLD_DEFAULTS)
