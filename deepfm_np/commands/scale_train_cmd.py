@@ -47,14 +47,21 @@ def add_parser(sub):
 
 
 def check_extra():
-    """CommandError naming the missing module and the install line when the extra `scale` is absent."""
-    import importlib
+    """CommandError naming the missing module and the install line when the extra `scale` is absent.
+
+    Only looks the modules up (importing torchrec costs seconds); a library that is present but fails to
+    load (e.g. an fbgemm built for another torch) is reported by the workers, also as one line.
+    """
+    import importlib.util
     for mod in ("torch", "fbgemm_gpu", "torchrec"):
         try:
-            importlib.import_module(mod)
-        except ImportError as e:                    # also an fbgemm library that fails to load
-            raise CommandError(f"scale-train needs the extra `scale` ({mod} could not be imported: "
-                               f"{str(e).splitlines()[0]}); install it with: {INSTALL}") from None
+            found = importlib.util.find_spec(mod) is not None
+        except (ImportError, ValueError) as e:
+            found, why = False, str(e).splitlines()[0]
+        else:
+            why = f"no module named {mod}"
+        if not found:
+            raise CommandError(f"scale-train needs the extra `scale` ({why}); install it with: {INSTALL}")
 
 
 def run(args):

@@ -314,8 +314,23 @@ def _versions():
     return out
 
 
+def quiet():
+    """TorchRec and torch log warnings at import and planning time (fx tracing, topology, DDP); keep errors."""
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore")
+    for name in ("torch", "torchrec", "fbgemm_gpu"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _entry(rank, opts, err_path):
-    """Process entry: run the worker; any failure becomes ONE line in err_path and exit code 1."""
+    """Process entry: run the worker; any failure becomes ONE line in err_path and exit code 1.
+
+    The worker's own stderr (library warnings, native-code messages) goes to err_path + ".log".
+    """
+    log = os.open(err_path + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 2)
+    quiet()
     try:
         worker(rank, opts)
     except (ScaleError, DataError) as e:
@@ -367,9 +382,11 @@ def launch(opts: ScaleOptions) -> dict:
             raise ScaleError(f"scale-train did not finish within --timeout {opts.timeout:g} s")
         if messages or any(p.exitcode != 0 for p in procs):
             first = messages[0] if messages else f"a worker exited with code {[p.exitcode for p in procs]}"
-            trace = [e + ".trace" for e in errs if Path(e + ".trace").exists()]
-            if trace and os.environ.get("DEEPFM_NP_TRACE"):
-                print(Path(trace[0]).read_text())
+            if os.environ.get("DEEPFM_NP_TRACE"):       # for developers: every rank's trace and log
+                for e in errs:
+                    for extra in (".trace", ".log"):
+                        if Path(e + extra).exists():
+                            print(f"---- {Path(e).stem}{extra}\n" + Path(e + extra).read_text())
             raise ScaleError(first)
         return json.loads(Path(opts.result_path).read_text())
 
