@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..commands.options import open_data
+from ..data import CsvSchema, open_reader
 from ..data.dataset import ArrayDataset
+
+
+def open_saved_reader(spec: dict, path, skip_bad_rows=False):
+    """A reader for `path` as the model file's reader spec says (what commands.options.open_data does;
+    scale/ sits below commands/ in the import order, so it opens the reader the same way itself)."""
+    schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
+    kw = {"fields": spec["fields"]} if spec.get("fields") else {}
+    return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, schema=schema, **kw)
 
 
 def read_shard(saved, path, rank: int, world: int, skip_bad_rows: bool = False):
     """-> (ArrayDataset of this rank's rows, rows in the whole file)."""
-    reader = open_data(saved.reader, path, skip_bad_rows=skip_bad_rows)
+    reader = open_saved_reader(saved.reader, path, skip_bad_rows)
     idx, val, y = [], [], []
     seen = 0
     for chunk in reader.chunks():
