@@ -25,7 +25,7 @@ from deepfm_np.commands.options import open_data  # noqa: E402
 from deepfm_np.data import encode  # noqa: E402
 from deepfm_np.data.dataset import ArrayDataset  # noqa: E402
 from deepfm_np.model_file import load_model  # noqa: E402
-from deepfm_np.models.registry import MODELS  # noqa: E402
+from deepfm_np.models.registry import SPECS  # noqa: E402
 from deepfm_np.train import TrainConfig, evaluate, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,8 +66,7 @@ def single_process_aucs(model_path, train_path, test_path):
     out = []
     for s in SEEDS:
         m = saved.model
-        fresh = MODELS[m.name](m.layout, dtype=m.dtype, **dict(m.config, seed=s))
-        fresh.name = m.name
+        fresh = SPECS[m.name].build(m.layout, dtype=m.dtype, **dict(m.config, seed=s))
         train(fresh, tr, None, TrainConfig(epochs=SETTINGS["epochs"], batch_size=SETTINGS["batch_size"],
                                            optimizer=SETTINGS["optimizer"], lr=SETTINGS["lr"], patience=0,
                                            seed=s, progress=False))

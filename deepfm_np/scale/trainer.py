@@ -64,7 +64,7 @@ class ScaleOptions:
 
 def _model_from_file(opts):
     from ..model_file import load_model
-    from ..models.registry import MODELS
+    from ..models.registry import SPECS
     saved = load_model(opts.model)
     model = saved.model
     if opts.fresh:
@@ -72,8 +72,7 @@ def _model_from_file(opts):
         if model.name == "fnn":
             raise ScaleError("--fresh fnn: FNN's FM pre-training is not part of scale-train; train fnn with "
                              "`train` first and continue it here without --fresh")
-        model = MODELS[model.name](model.layout, dtype=model.dtype, **cfg)
-        model.name = saved.model.name
+        model = SPECS[model.name].build(model.layout, dtype=model.dtype, **cfg)
     return saved, model
 
 
