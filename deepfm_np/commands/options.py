@@ -14,10 +14,25 @@ THREADS_HELP_ONE = ("BLAS and Numba threads (default 1: on a shared or busy mach
                     "idle machine)")
 
 
-def add_threads_option(p, default=None) -> None:
-    """--threads N: BLAS and Numba threads (None: all cores)."""
+def add_threads_option(p, default=None, auto=False) -> None:
+    """--threads N: BLAS and Numba threads (None: all cores). auto=True (training): also --threads auto, the
+    default, which times 1 thread and all cores during training and keeps the faster (threads.AutoThreads)."""
+    if auto:
+        p.add_argument("--threads", type=_threads_or_auto, default="auto",
+                       help="BLAS and Numba threads, or auto: time 1 thread and all cores during training and keep "
+                            "the faster, again when the step time moves (default auto)")
+        return
     p.add_argument("--threads", type=int, default=default,
                    help="BLAS and Numba threads (default: all cores)" if default is None else THREADS_HELP_ONE)
+
+
+def _threads_or_auto(text: str):
+    import argparse
+    from ..threads import parse_threads
+    try:
+        return parse_threads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_json_option(p, what="the results") -> None:

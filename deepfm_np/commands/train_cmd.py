@@ -57,7 +57,7 @@ def add_parser(sub):
     g.add_argument("--hidden", help=f"hidden layer sizes (default {','.join(map(str, default('hidden')))})")
     g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    add_threads_option(g)
+    add_threads_option(g, auto=True)
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_option(p)
     p.set_defaults(run=run)
@@ -113,7 +113,7 @@ def run(args):
     hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
     if args.min_count < 1 or args.hash_buckets < 0:
         raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
-    set_threads(args.threads)
+    set_threads(None if args.threads == "auto" else args.threads)
     spec = reader_spec(args)
     t0 = time.perf_counter()
     enc, sets, report = load_splits(args, spec)
@@ -130,7 +130,8 @@ def run(args):
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                          patience=args.patience, seed=args.seed, progress=not args.no_progress)
+                          patience=args.patience, seed=args.seed, progress=not args.no_progress,
+                          threads=args.threads)
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"training {args.model}: {model.n_params():,} parameters")
