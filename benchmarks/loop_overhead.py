@@ -3,7 +3,7 @@
 Same model, same data, same batch size, same thread count, alternating rounds:
 
     steps   the batches are sliced out of the data set beforehand (not timed); then, timed, each one goes
-            through the step the loop would use (train_step.make_step: forward, loss, backward, update)
+            through the step the loop would use (models.step.make_step: forward, loss, backward, update)
             back to back - what benchmarks.train_throughput measures;
     loop    one epoch of train.train, which is what `python -m deepfm_np train` runs after reading the files:
             shuffling, batch assembly, the step, the divergence check, the running loss, the progress
@@ -33,7 +33,7 @@ def main(argv=None):
     from deepfm_np.models.registry import build_model
     from deepfm_np.optim import make_optimizer
     from deepfm_np.train import TrainConfig, train
-    from deepfm_np.train_step import make_step
+    from deepfm_np.models.step import make_step
 
     data = ArrayDataset.from_data(make_synthetic(10_240 if args.quick else args.rows, seed=0))
     rounds = 1 if args.quick else args.rounds

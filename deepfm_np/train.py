@@ -29,7 +29,7 @@ import numpy as np
 from .metrics import auc, logloss
 from .optim import make_optimizer
 from .threads import AutoThreads, set_threads
-from .train_step import make_step
+from .models.step import make_step
 
 
 class TrainingDiverged(FloatingPointError):
@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0                   # shuffling and dropout
     progress: bool = True           # a progress bar with the running loss (on stderr)
     eval_batch_size: int = 8192
-    fused: bool = True              # FM and LR: one fused Numba step (train_step.py); False: the readable layers
+    fused: bool = True              # FM and LR: one fused Numba step (models/step.py); False: the readable layers
     threads: object = None          # None: as set; n: set_threads(n); "auto": threads.AutoThreads picks 1 or all
 
     def __post_init__(self):
@@ -158,7 +158,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             clock.start()
             for batch in step_fn.batches(train_data, cfg.batch_size, shuffle_rng):
                 t_step = time.perf_counter()
-                loss = step_fn(*batch)                   # forward, loss, backward, update (train_step.py)
+                loss = step_fn(*batch)                   # forward, loss, backward, update (models/step.py)
                 if tuner is not None:
                     tuner.observe(time.perf_counter() - t_step, len(batch[-1]))
                 if not math.isfinite(loss):

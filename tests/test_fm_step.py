@@ -1,4 +1,4 @@
-"""The fused FM / LR training step (kernels/fm_step.py via train_step.py) against its readable twin.
+"""The fused FM / LR training step (kernels/fm_step.py via models/step.py) against its readable twin.
 
 The twin is the path every model takes: layers/ forward and backward, losses.bce_with_logits,
 sparse.rows_to_sparse, the optimizer's row kernels. In float64 the two agree to 1e-12 relative (the
@@ -18,7 +18,7 @@ from deepfm_np.models.lr import LR
 from deepfm_np.models.registry import build_model
 from deepfm_np.optim import make_optimizer
 from deepfm_np.train import TrainConfig, train
-from deepfm_np.train_step import FusedFMStep, FusedLRStep, ReadableStep, make_step
+from deepfm_np.models.step import FusedFMStep, FusedLRStep, ReadableStep, make_step
 
 PLAIN = FieldLayout.categorical([5, 3, 7, 4])
 MULTI = FieldLayout(("a", "b", "g"), (4, 6, 5), ("categorical", "numeric", "multi"), (1, 1, 3))

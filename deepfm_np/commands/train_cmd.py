@@ -6,7 +6,7 @@ import time
 from ..errors import DataError
 from . import CommandError
 from .options import (add_bad_rows_option, add_format_options, add_json_option, add_threads_option, open_data,
-                      parse_hidden, reader_spec, write_json)
+                      parse_hidden, reader_spec, skipped_lines, write_json)
 
 
 def add_parser(sub):
@@ -100,7 +100,7 @@ def load_splits(args, spec):
             stats = d.stats.to_dict()
         sets[name] = ds
         report[name] = {"rows": ds.n, "skipped_rows": r.stats.skipped, "oov_rate": stats["oov_rate"],
-                        "nonfinite_values": r.stats.nonfinite}
+                        "nonfinite_values": r.stats.nonfinite, "first_skipped": list(r.stats.first_skipped)}
     return enc, sets, report
 
 
@@ -122,8 +122,8 @@ def run(args):
     print(f"data: {sizes}; {layout.n_fields} fields, {layout.n_rows:,} table rows "
           f"({time.perf_counter() - t0:.1f} s to read and encode)")
     for k, v in report.items():
-        if v["skipped_rows"]:
-            print(f"  {k}: skipped {v['skipped_rows']:,} bad rows")
+        for text in skipped_lines(k, v["skipped_rows"], v["first_skipped"]):   # how many, and why
+            print(text)
         if k != "train" and v["oov_rate"]:
             print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
     try:

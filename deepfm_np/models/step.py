@@ -22,12 +22,12 @@ import math
 
 import numpy as np
 
-from .data.dataset import ArrayDataset
-from .kernels import fm_step as ks
-from .losses import bce_with_logits
-from .models.fm import FM
-from .models.lr import LR
-from .optim import SGD, Adagrad, Adam
+from ..data.dataset import ArrayDataset
+from ..kernels import fm_step as ks
+from ..losses import bce_with_logits
+from .fm import FM
+from .lr import LR
+from ..optim import SGD, Adagrad, Adam
 
 
 class ReadableStep:
