@@ -275,7 +275,7 @@ def predict_section(ps) -> list[str]:
             "predict, write); 'encoded arrays': model.predict_proba; PyTorch: the same DeepFM (weights copied) "
             f"on the same arrays, eval mode, batch {c['batch']}.", "",
             md_table(["model", "raw file rows/s", "encoded arrays rows/s", "PyTorch rows/s", "arrays / PyTorch",
-                      "max |p - p_torch|"],
+                      "largest probability difference"],
                      [[r["model"], f"{r['raw_rows_per_s']:,.0f}", f"{r['arrays_rows_per_s']:,.0f}",
                        f"{r['torch_rows_per_s']:,.0f}" if "torch_rows_per_s" in r else "-",
                        f"{r['arrays_vs_torch']:.2f}x" if "arrays_vs_torch" in r else "-",
