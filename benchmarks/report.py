@@ -15,7 +15,8 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS
 
-ORDER = ["train_throughput", "vs_torch", "fm_speed", "threads_busy", "loop_overhead", "scatter_add", "sparse_optimizer", "fm_term",
+ORDER = ["train_throughput", "vs_torch", "fm_speed", "threads_busy", "loop_overhead", "predict_speed",
+         "scatter_add", "sparse_optimizer", "fm_term",
          "epoch_1m"]
 TARGETS = {"fraction": 0.60, "torch_criteo": 2.0, "torch_small": 1.5, "auc": 0.002, "scatter": 10.0,
            "sparse_flat": 1.5, "xlearn": 1.0, "auto_busy": 0.90, "auto_quiet": 0.95}
@@ -135,7 +136,7 @@ def section(R: dict) -> tuple[str, list[str]]:
                                + (f" (target within {TARGETS['auc']}): {verdict(abs(r['auc_diff']) <= TARGETS['auc'])}."
                                   if is_main else "."))
     out += fm_speed_section(R.get("fm_speed"), targets) + threads_section(R.get("threads_busy"), targets)
-    out += loop_section(R.get("loop_overhead"), targets)
+    out += loop_section(R.get("loop_overhead"), targets) + predict_section(R.get("predict_speed"))
     sa = R.get("scatter_add")
     if sa:
         out += ["### Scatter-add of row gradients (K = 10, float32)", ""]
@@ -262,6 +263,24 @@ def loop_section(lo, targets) -> list[str]:
         targets.append(f"- Training loop, {r['model']}: {r['loop_vs_steps']:.2f}x the bare steps' samples/s "
                        f"(target >= 0.90): {verdict(r['loop_vs_steps'] >= 0.90)}.")
     return out
+
+
+def predict_section(ps) -> list[str]:
+    """Prediction rows/s: raw file through `predict`, encoded arrays, PyTorch on the same arrays."""
+    if not ps:
+        return []
+    c = ps["config"]
+    return [f"### Prediction ({c['rows']:,}-row Criteo-format file, one thread, {c['rounds']} rounds)",
+            "'raw file': `python -m deepfm_np predict` in-process (read, encode with the saved preprocessing, "
+            "predict, write); 'encoded arrays': model.predict_proba; PyTorch: the same DeepFM (weights copied) "
+            f"on the same arrays, eval mode, batch {c['batch']}.", "",
+            md_table(["model", "raw file rows/s", "encoded arrays rows/s", "PyTorch rows/s", "arrays / PyTorch",
+                      "largest probability difference"],
+                     [[r["model"], f"{r['raw_rows_per_s']:,.0f}", f"{r['arrays_rows_per_s']:,.0f}",
+                       f"{r['torch_rows_per_s']:,.0f}" if "torch_rows_per_s" in r else "-",
+                       f"{r['arrays_vs_torch']:.2f}x" if "arrays_vs_torch" in r else "-",
+                       f"{r['torch_max_abs_diff']:.1e}" if "torch_max_abs_diff" in r else "-"] for r in ps["rows"]]),
+            ""]
 
 
 def plot(R: dict, path: Path) -> None:
