@@ -76,10 +76,11 @@ def model_kwargs(name: str, layout, model_kw=MODEL_KW) -> dict:
 
 
 def run_world(gate_code: str, seeds, rows: int, models=MODELS, world_seed: int = 0, world=LESSON_WORLD,
-              model_kw=MODEL_KW, train_kw=TRAIN_KW, log=None) -> dict:
+              model_kw=MODEL_KW, train_kw=TRAIN_KW, log=None, on_model=None) -> dict:
     """Train every model on every seed's rows of one world; returns {"oracles", "runs": [...]}.
 
     rows: training rows per seed (valid gets rows // 10, test rows // 5, all fresh per seed).
+    on_model(name, seed, model, (train, valid, test)) is called after each model is trained and scored.
     """
     teacher = make_world(world_seed, gate_code=gate_code, **world)
     kwargs = {name: model_kwargs(name, teacher.layout, model_kw) for name in models}
@@ -100,6 +101,8 @@ def run_world(gate_code: str, seeds, rows: int, models=MODELS, world_seed: int =
             runs.append({"world": gate_code, "rows": int(rows), "model": name, "seed": int(s), "auc": float(test["auc"]),
                          "logloss": float(test["logloss"]), "n_params": int(model.n_params()),
                          "cpu_seconds": time.process_time() - t0})
+            if on_model:
+                on_model(name, s, model, sets)
             if log:
                 log(f"{gate_code:11s} seed {s} {LABELS[name]:25s} AUC {test['auc']:.4f}")
     return {"oracles": oracles, "runs": runs}
@@ -151,6 +154,7 @@ def _write_json_atomic(path: str, obj) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=1)
         f.write("\n")
+    os.chmod(tmp, 0o644)                                      # mkstemp's file is private; results are not
     os.replace(tmp, path)
 
 
@@ -183,6 +187,8 @@ def main(argv=None) -> int:
             part = run_world(w, range(args.seeds), n, log=lambda m: print(f"{n:>7} rows {m}", flush=True))
             result["runs"] += part["runs"]
             result["oracles"] += part["oracles"]
+            result["wall_seconds"] = time.time() - t0
+            _write_json_atomic(args.out, result)                  # after each size: a long run keeps its parts
     result["wall_seconds"] = time.time() - t0
     _write_json_atomic(args.out, result)
     print(f"wrote {args.out} ({result['wall_seconds']:.0f} s)")
