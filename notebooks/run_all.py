@@ -39,6 +39,11 @@ def lessons(prefixes=()):
     return [p for p in paths if not prefixes or p.name.startswith(tuple(prefixes))]
 
 
+# Figures must reach the notebook as PNG outputs: a MPLBACKEND=Agg inherited from the shell (CI sets it)
+# would make every plt.show() in the kernel a silent no-op, and the published copies would have no figures.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+
+
 def run(path: Path):
     """Execute one lesson; returns (seconds, the executed notebook)."""
     nb = nbformat.read(path, as_version=4)
@@ -58,6 +63,8 @@ def publish(path: Path, nb, secs: float) -> Path:
         f"`python notebooks/run_all.py --publish` on {time.strftime('%Y-%m-%d', time.gmtime())} "
         f"(ran in {secs:.0f} s on a shared 2-core machine, load average {os.getloadavg()[0]:.1f}). "
         f"Numbers from a live run differ a little from run to run; run the source notebook to reproduce.*")
+    if any("id" not in c for c in nb.cells):               # nbformat 4.4 notebooks carry no cell ids
+        note.pop("id", None)
     nb.cells.insert(0, note)
     PUBLISHED.mkdir(parents=True, exist_ok=True)
     out = PUBLISHED / path.name
