@@ -41,7 +41,8 @@ def lessons(prefixes=()):
 
 # Figures must reach the notebook as PNG outputs: a MPLBACKEND=Agg inherited from the shell (CI sets it)
 # would make every plt.show() in the kernel a silent no-op, and the published copies would have no figures.
-os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# main() sets this for the kernels it starts (they inherit the environment).
+KERNEL_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def run(path: Path):
@@ -77,6 +78,7 @@ def publish(path: Path, nb, secs: float) -> Path:
 
 
 def main(argv):
+    os.environ["MPLBACKEND"] = KERNEL_BACKEND
     do_publish = "--publish" in argv
     paths = lessons([a for a in argv if a != "--publish"])
     if not paths:
