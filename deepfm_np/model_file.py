@@ -72,7 +72,7 @@ def save_model(path, model, encoder: Encoder, reader: dict, train: dict | None =
 
 def load_model(path) -> SavedModel:
     """Read a file written by save_model; DataError if it is missing, truncated, foreign or too new."""
-    from .models.registry import MODELS
+    from .models.registry import SPECS
 
     path = Path(path)
     if not path.is_file():
@@ -97,10 +97,9 @@ def load_model(path) -> SavedModel:
     try:
         encoder = Encoder.from_dict(meta["preprocessing"])
         name = meta["model"]["name"]
-        if name not in MODELS:
+        if name not in SPECS:
             raise ValueError(f"unknown model {name!r}")
-        model = MODELS[name](encoder.layout, dtype=np.dtype(meta["model"]["dtype"]), **meta["model"]["config"])
-        model.name = name
+        model = SPECS[name].build(encoder.layout, dtype=np.dtype(meta["model"]["dtype"]), **meta["model"]["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"model file is inconsistent: {e}", path) from None
     if set(arrays) != set(model.params):

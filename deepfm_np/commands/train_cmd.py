@@ -1,16 +1,16 @@
 """`python -m deepfm_np train`: fit the preprocessing on the training file, train a model, save one model file."""
 from __future__ import annotations
 
-import json
 import time
 
 from ..errors import DataError
 from . import CommandError
-from .options import add_bad_rows_option, add_format_options, open_data, reader_spec
+from .options import (add_bad_rows_option, add_format_options, add_json_option, add_threads_option, open_data,
+                      parse_hidden, reader_spec, write_json)
 
 
 def add_parser(sub):
-    from ..models.registry import model_names
+    from ..models.registry import default, model_names
     from ..train import TrainConfig
     d = TrainConfig(epochs=20, lr=3e-3)      # early stopping ends most runs long before 20 epochs
     p = sub.add_parser(
@@ -53,24 +53,14 @@ def add_parser(sub):
                    help=f"optimizer (default {d.optimizer})")
     g.add_argument("--patience", type=int, default=d.patience,
                    help=f"validations without improvement before stopping (default {d.patience}; 0: never)")
-    g.add_argument("--embed-dim", type=int, default=10, help="embedding size K (default 10)")
-    g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
-    g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
+    g.add_argument("--embed-dim", type=int, help=f"embedding size K (default {default('embed_dim')})")
+    g.add_argument("--hidden", help=f"hidden layer sizes (default {','.join(map(str, default('hidden')))})")
+    g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    g.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    add_threads_option(g)
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    add_json_option(p)
     p.set_defaults(run=run)
-
-
-def _hidden(text: str) -> tuple:
-    try:
-        sizes = tuple(int(h) for h in text.replace("-", ",").split(",") if h.strip())
-    except ValueError:
-        raise CommandError(f"--hidden must look like 400,400,400, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise CommandError(f"--hidden needs positive sizes, got {text!r}")
-    return sizes
 
 
 def load_splits(args, spec):
@@ -120,7 +110,7 @@ def run(args):
     from ..threads import set_threads
     from ..train import TrainConfig, evaluate, train
 
-    hidden = _hidden(args.hidden)
+    hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
     if args.min_count < 1 or args.hash_buckets < 0:
         raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
     set_threads(args.threads)
@@ -157,11 +147,10 @@ def run(args):
         "data": report,
         "table_rows": layout.n_rows,
     }
-    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "embed_dim",
-                                           "keep_prob", "seed", "min_count", "numeric_mode", "hash_buckets",
-                                           "max_width")}
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "seed",
+                                           "min_count", "numeric_mode", "hash_buckets", "max_width")}
     path = save_model(args.out, model, enc, spec,
-                      train={"hyper_parameters": {**hyper, "hidden": list(hidden)}, "results": out,
+                      train={"hyper_parameters": {**hyper, **model.config}, "results": out,
                              "files": {"train": args.train, "valid": args.valid, "test": args.test}})
     out["out"] = str(path)
     for name, s in scores.items():
@@ -169,6 +158,5 @@ def run(args):
     print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s "
           f"({result.samples_per_second:,.0f} samples/s); model written to {path}")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json_path, out)
     return 0
