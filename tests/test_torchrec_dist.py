@@ -4,8 +4,8 @@ Each run: `train` fits the preprocessing (1 epoch), then `scale-train --fresh` t
 from its seeded initial parameters for one epoch on 2 processes with Adagrad. The single-process
 reference is deepfm_np's own train() from the same fresh model, same optimizer, lr, batch and epochs,
 over SEEDS (init, shuffling and dropout): the 2-process test AUC must lie within 3 standard deviations
-of the single-process seeds' AUC (the seed noise; benchmarks/torchrec_scale.py measures it over more
-seeds and both sides).
+of the single-process seeds' mean AUC (the seed noise; benchmarks/torchrec_scale.py measures it on both
+sides). Measured: synthetic 0.7868 vs 0.7883 +- 0.0136, Criteo sample 0.7178 vs 0.7234 +- 0.0030.
 """
 import json
 import os
@@ -105,7 +105,8 @@ def check_run(model, out, result, stdout, train_path, test_path):
     auc2 = result["test"]["auc"]
     print(f"2-process test AUC {auc2:.4f}; single-process over seeds {SEEDS}: {single.round(4)} "
           f"(mean {single.mean():.4f}, sd {noise:.4f})")
-    assert abs(auc2 - single.mean()) <= 3 * noise, (auc2, single)
+    # one 2-process run against the mean of n single-process runs: the difference has sd noise * sqrt(1 + 1/n)
+    assert abs(auc2 - single.mean()) <= 3 * noise * np.sqrt(1 + 1 / len(SEEDS)), (auc2, single)
 
 
 def test_two_processes_on_a_synthetic_file(tmp_path):
