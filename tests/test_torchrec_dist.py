@@ -96,6 +96,12 @@ def check_run(model, out, result, stdout, train_path, test_path):
     assert "sharding plan" in stdout and "on rank(s) [1]" in stdout
     assert result["parity_before_training"] < 1e-5                          # TorchRec forward == predict
     assert result["parity_after_gather"] < 1e-5                             # the written file == TorchRec
+    import torch
+    for r in (0, 1):                                                        # each rank checkpointed its part
+        state = torch.load(Path(result["checkpoints"]) / "epoch1" / f"rank{r}.pt", weights_only=False)
+        assert set(state) == {"epoch", "tables", "table_optimizer", "dense", "dense_optimizer"}
+        owned = {t for t, p in result["plan"].items() if r in p["ranks"]}
+        assert {t for t, pieces in state["tables"].items() if pieces} == owned
     ev = run_cli(["evaluate", "--model", str(out), "--data", str(test_path), "--json", str(out) + ".eval.json"])
     assert ev.returncode == 0, ev.stderr
     assert json.loads(Path(str(out) + ".eval.json").read_text())["auc"] == pytest.approx(result["test"]["auc"],
