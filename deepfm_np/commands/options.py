@@ -155,12 +155,8 @@ def _resolve_fields(args) -> str:
 
 def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
     """A reader for `path` as described by `spec` (from reader_spec or a model file)."""
-    from ..data import CsvSchema, open_reader
-    schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
-    kw = {"fields": spec["fields"]} if spec.get("fields") else {}
-    if spec["format"] in ("libsvm", "libfm", "libffm", "csv"):
-        kw["max_slots"] = spec.get("max_slots", MAX_SLOTS)
-    return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, label=label, schema=schema, **kw)
+    from ..data import open_spec_reader
+    return open_spec_reader(spec, path, skip_bad_rows=skip_bad_rows, label=label)
 
 
 def skipped_lines(name: str, skipped: int, first_skipped: list) -> list:
