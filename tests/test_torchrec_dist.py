@@ -183,3 +183,33 @@ def test_extra_missing(small_model):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, env=env, cwd=ROOT)
     _one_line_error(proc, "needs the extra `scale`", "torchrec", "pip install")
+
+
+def test_one_step_equals_one_process_on_the_global_batch(tmp_path):
+    """Loss and gradient scaling: one SGD step of 2 processes (200 rows each; tables fused, MLP under DDP)
+    moves every parameter as one PyTorch process's step on all 400 rows (no dropout: keep_prob 1)."""
+    import torch
+    from deepfm_np.export import to_torch
+    from deepfm_np.export.torch_module import from_torch
+    train_path = write_criteo(tmp_path / "train.txt", signal_rows(400, seed=5))
+    model = tmp_path / "start.npz"
+    assert main(["train", "--format", "criteo", "--train", str(train_path), "--model", "deepfm", "--out", str(model),
+                 "--epochs", "1", "--hidden", "16", "--embed-dim", "4", "--keep-prob", "1.0", "--no-progress",
+                 "--threads", "1"]) == 0
+    out = tmp_path / "stepped.npz"
+    proc = run_cli(["scale-train", "--model", str(model), "--train", str(train_path), "--out", str(out),
+                    "--world-size", "2", "--optimizer", "sgd", "--lr", "0.5", "--batch-size", "400",
+                    "--timeout", "200"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = load_model(model)
+    d = encode(open_data(saved.reader, train_path), saved.encoder)
+    module = to_torch(saved)
+    opt = torch.optim.SGD(module.parameters(), lr=0.5)
+    torch.nn.functional.binary_cross_entropy_with_logits(module(d.idx, d.val), torch.from_numpy(d.y)).backward()
+    opt.step()
+    expected, got = from_torch(module), load_model(out).model.params
+    moved = 0
+    for k, v in expected.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+        moved += int((v != saved.model.params[k]).any())
+    assert moved == len(expected)                                          # every parameter took the step
