@@ -161,7 +161,7 @@ def load_model(path, *, max_bytes: int | None = None) -> SavedModel:
 
 # ---- reading and checking the header, before anything big is allocated ------------------------
 def _short(e) -> str:
-    text = " ".join(str(e).split())
+    text = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -172,13 +172,13 @@ def _physical_memory() -> int:
         return 64 * 2 ** 30
 
 
-def _npy_header(f):
+def _npy_header(f, path):
     """(shape, dtype, header bytes) of an open .npy member (reads only its header)."""
     version = np.lib.format.read_magic(f)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read(f)
     if dtype.hasobject:
-        raise DataError("an array holds Python objects (this file would need pickle)")
+        raise DataError("an array holds Python objects (loading it would need pickle, which runs code)", path)
     return tuple(int(n) for n in shape), dtype, f.tell()
 
 
@@ -196,7 +196,7 @@ def _read_header(zf, path):
         raise DataError(f"meta.json is {info.file_size / 2 ** 20:,.0f} MiB, more than the "
                         f"{MAX_META_BYTES // 2 ** 20} MiB a model file's header may take", path)
     with zf.open(info) as f:
-        shape, dtype, start = _npy_header(f)
+        shape, dtype, start = _npy_header(f, path)
         if dtype != np.uint8 or len(shape) != 1 or start + shape[0] != info.file_size:
             raise DataError("meta.json is not a byte array of its stored size", path)
         text = f.read(shape[0])
@@ -211,7 +211,7 @@ def _read_header(zf, path):
         if not name.endswith(".npy"):
             raise DataError(f"unexpected member {name[:60]!r}", path)
         with zf.open(i) as f:
-            shape, dtype, start = _npy_header(f)
+            shape, dtype, start = _npy_header(f, path)
         if start + math.prod(shape) * dtype.itemsize != i.file_size:
             raise DataError(f"array {name[:60]!r} is {list(shape)} {dtype} but stores {i.file_size:,} bytes", path)
         headers[name[len("param/"):-len(".npy")]] = (shape, dtype)

@@ -14,7 +14,8 @@ def add_parser(sub):
                     "their field's OOV row; the share is reported), and writes one probability per line to "
                     "--output, rows in input order, streaming (memory does not grow with the file). "
                     "Probabilities are written with 17 significant digits, enough to reproduce them exactly.")
-    p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
+    p.add_argument("--model-file", "--model", dest="model", required=True, metavar="FILE",
+                   help="model file written by `train` (its --out; --model is the older spelling)")
     p.add_argument("--input", required=True, metavar="FILE", help="rows to score, in the model's format")
     p.add_argument("--output", required=True, metavar="FILE", help="where to write the probabilities")
     p.add_argument("--no-label", action="store_true",
@@ -30,15 +31,18 @@ def add_parser(sub):
 
 def run(args):
     from ..data import EncodeStats
+    from ..data.atomic import atomic_write, write_text
     from ..model_file import load_model
     from ..threads import set_threads
+    from .checks import check_args, check_outputs
+    check_args(args, positive=("batch_size", "threads"))
+    check_outputs(args, files=("output", "json_path"), inputs=("input", "model"))
     set_threads(args.threads)
     saved = load_model(args.model)
     reader = open_data(saved.reader, args.input, skip_bad_rows=args.skip_bad_rows, label=not args.no_label)
     stats = EncodeStats()
     rows = 0
-    tmp = args.output + ".part"
-    with open(tmp, "w") as f:
+    with atomic_write(args.output, "w") as f:           # an error or Ctrl-C leaves no partial output
         for chunk in reader.chunks():
             enc = saved.encoder.transform(chunk)
             stats.merge(enc.stats)
@@ -48,13 +52,10 @@ def run(args):
             else:
                 f.writelines(f"{x:.17g}\n" for x in p.tolist())
             rows += len(p)
-    import os
-    os.replace(tmp, args.output)
     out = {"model": saved.meta["model"]["name"], "input": str(args.input), "output": str(args.output),
            "rows": rows, "oov_rate": stats.oov_rate, "skipped_rows": reader.stats.skipped}
     print(f"wrote {rows:,} probabilities to {args.output} (OOV rate {stats.oov_rate:.2%}"
           + (f", skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else "") + ")")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(out, f, indent=2)
+        write_text(args.json_path, json.dumps(out, indent=2))
     return 0

@@ -109,6 +109,8 @@ def plot_curves(report, path):
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=9)   # the empty band below the teacher
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from ..data.atomic import atomic_write
+    with atomic_write(path, "wb") as f:                  # a Ctrl-C never leaves half a PNG
+        fig.savefig(f, dpi=120, format="png")
     plt.close(fig)
     return path
