@@ -55,7 +55,8 @@ FILE_FORMAT = "deepfm_np model"
 FILE_VERSION = 1
 MAX_META_BYTES = 512 * 2 ** 20      # meta.json larger than this is refused unread (vocabularies of
                                     # tens of millions of values still fit)
-MAX_INFLATION = 1000                # a member inflating more than this is a zip bomb (ours are stored)
+MAX_INFLATION = 200                 # a member inflating more than this is a zip bomb (ours are stored,
+                                    # uncompressed; JSON text deflates about 5-20x)
 MAX_SLOTS = 100_000                 # slots per row (S); real layouts have tens to hundreds
 MAX_DEPTH = 64                      # hidden layers
 
