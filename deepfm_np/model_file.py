@@ -155,8 +155,7 @@ def load_model(path, *, max_bytes: int | None = None) -> SavedModel:
             raise DataError(f"parameter {k} is {v.dtype}{list(v.shape)} in the file, the model needs "
                             f"{target.dtype}{list(target.shape)}", path)
         target[...] = v
-    if hasattr(model, "pretrain_result"):           # FNN: its stage 1 is part of the saved parameters
-        model.pretrain_result = meta.get("train", {}).get("pretrain", True)
+    model.pretrain_result = meta.get("train", {}).get("pretrain", True)   # stage 1 (FNN) is in the parameters
     return SavedModel(model, encoder, meta.get("reader", {}), meta)
 
 

@@ -112,12 +112,11 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     sign = 1.0 if cfg.metric == "auc" else -1.0      # larger score = better
     result = TrainResult()
-    if hasattr(model, "pretrain"):                   # two-stage model (FNN): stage 1 first, counted as training
-        pre = model.pretrain(train_data, valid_data, cfg)    # None when already done
-        if pre is not None:
-            result.pretrain_seconds, result.pretrain_cpu_seconds = pre.train_seconds, pre.train_cpu_seconds
-            result.train_seconds += pre.train_seconds
-            result.train_cpu_seconds += pre.train_cpu_seconds
+    pre = model.pretrain(train_data, valid_data, cfg, fit=train)   # a two-stage model's stage 1 (FNN), or None
+    if pre is not None:                              # counted as training
+        result.pretrain_seconds, result.pretrain_cpu_seconds = pre.train_seconds, pre.train_cpu_seconds
+        result.train_seconds += pre.train_seconds
+        result.train_cpu_seconds += pre.train_cpu_seconds
     best_score, best_params, bad_evals = -math.inf, None, 0
     steps_per_epoch = math.ceil(train_data.n / cfg.batch_size)
     step = 0

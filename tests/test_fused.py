@@ -1,4 +1,4 @@
-"""Fused kernels (deepfm_np/fused.py) against their NumPy twins and against the readable layers.
+"""Fused kernels (kernels/relu_dropout.py, kernels/splitmix.py, models/deepfm_front.py) against their NumPy twins and against the readable layers.
 
 The kernels do the very operations of their twins, element by element and in the same order, so the
 results are compared for EQUALITY in float32 and float64 (no tolerance is needed: no sum is
@@ -7,7 +7,8 @@ reassociated, and `error_model="numpy"` is not fastmath).
 import numpy as np
 import pytest
 
-from deepfm_np.kernels import fused as fz
+from deepfm_np.kernels import splitmix as sm, relu_dropout as rd
+from deepfm_np.models import deepfm_front as df
 from deepfm_np import layers as L
 
 DTYPES = [np.float32, np.float64]
@@ -24,29 +25,43 @@ def eq(a, b):
 def test_mask_is_splitmix64():
     """Unit 0 of seed 0 is SplitMix64's first output from state 0, 0xE220A8397B1DCDAF (top 32 bits)."""
     top = 0xE220A839
-    assert fz.keep_mask_numpy(0, 1, (top + 1) / 2**32)[0]             # u < threshold: kept
-    assert not fz.keep_mask_numpy(0, 1, top / 2**32)[0]                # u == threshold: dropped
+    assert sm.keep_mask_numpy(0, 1, (top + 1) / 2**32)[0]             # u < threshold: kept
+    assert not sm.keep_mask_numpy(0, 1, top / 2**32)[0]                # u == threshold: dropped
+
+
+def test_one_splitmix64_for_kernels_numpy_and_the_holdout_split():
+    """The scalar the kernels compile and the array twin are one formula; the split hashes with it too."""
+    from deepfm_np.data.split import holdout_mask
+    z = np.array([0, 1, 2**32, 2**63, 2**64 - 1, 0x9E3779B97F4A7C15], dtype=np.uint64)
+    ref = sm.splitmix64_numpy(z)
+    assert ref[0] == 0xE220A8397B1DCDAF                                # SplitMix64's first output from 0
+    assert [int(sm.splitmix64(x)) for x in z] == [int(r) for r in ref]
+    seed, thresh = 2**40 + 3, np.uint64(sm.keep_threshold(0.3))
+    eq(np.array([sm.keep_unit(np.uint64(seed), n, thresh) for n in range(500)]), sm.keep_mask_numpy(seed, 500, 0.3))
+    lines = np.arange(1, 2001, dtype=np.int64)
+    u = (sm.splitmix64_numpy(lines.astype(np.uint64) + np.uint64(7 << 32)) >> np.uint64(11)) / float(1 << 53)
+    eq(holdout_mask(lines, 0.2, 7), u < 0.2)
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.8])
 def test_mask_rate_and_independence(keep):
-    m = fz.keep_mask_numpy(12345, 400_000, keep)
+    m = sm.keep_mask_numpy(12345, 400_000, keep)
     assert abs(m.mean() - keep) < 5 * np.sqrt(keep * (1 - keep) / m.size)
     # neighbouring units (and neighbouring seeds) are uncorrelated
     a, b = m[:-1].astype(float), m[1:].astype(float)
     assert abs(np.corrcoef(a, b)[0, 1]) < 0.01
-    other = fz.keep_mask_numpy(12346, 400_000, keep).astype(float)
+    other = sm.keep_mask_numpy(12346, 400_000, keep).astype(float)
     assert abs(np.corrcoef(m.astype(float), other)[0, 1]) < 0.01
 
 
 def test_mask_keep_one_keeps_all_and_seed_is_reproducible():
-    assert fz.keep_mask_numpy(7, 1000, 1.0).all()
-    eq(fz.keep_mask_numpy(7, 1000, 0.5), fz.keep_mask_numpy(7, 1000, 0.5))
-    assert fz.dropout_seed(np.random.default_rng(3)) == fz.dropout_seed(np.random.default_rng(3))
+    assert sm.keep_mask_numpy(7, 1000, 1.0).all()
+    eq(sm.keep_mask_numpy(7, 1000, 0.5), sm.keep_mask_numpy(7, 1000, 0.5))
+    assert sm.dropout_seed(np.random.default_rng(3)) == sm.dropout_seed(np.random.default_rng(3))
     with pytest.raises(ValueError, match="keep_prob"):
-        fz.keep_threshold(0.0)
+        sm.keep_threshold(0.0)
     with pytest.raises(ValueError, match="rng"):
-        fz.dropout_seed(None)
+        sm.dropout_seed(None)
 
 
 # ------------------------------------------------------------------ relu + dropout
@@ -56,11 +71,11 @@ def test_mask_keep_one_keeps_all_and_seed_is_reproducible():
 @pytest.mark.parametrize("keep", [0.5, 0.8, 1.0])
 def test_relu_dropout_forward_matches_twin(dtype, shape, keep):
     z = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    eq(fz.relu_dropout_forward(z, keep, 99), fz.relu_dropout_forward_numpy(z, keep, 99))
+    eq(rd.relu_dropout_forward(z, keep, 99), rd.relu_dropout_forward_numpy(z, keep, 99))
     zc = z.copy()
-    out = fz.relu_dropout_forward(zc, keep, 99, out=zc)                # in place
+    out = rd.relu_dropout_forward(zc, keep, 99, out=zc)                # in place
     assert out is zc
-    eq(out, fz.relu_dropout_forward_numpy(z, keep, 99))
+    eq(out, rd.relu_dropout_forward_numpy(z, keep, 99))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -68,13 +83,13 @@ def test_relu_dropout_forward_matches_twin(dtype, shape, keep):
 def test_relu_dropout_forward_is_relu_then_dropout_with_that_mask(dtype, keep):
     """The fused pass computes the readable layers' composition, given the same mask."""
     z = np.random.default_rng(1).standard_normal((33, 17)).astype(dtype)
-    m = fz.keep_mask_numpy(5, z.size, keep).reshape(z.shape)
+    m = sm.keep_mask_numpy(5, z.size, keep).reshape(z.shape)
     a_relu, relu_cache = L.relu_forward(z)
     mask = m.astype(dtype) / dtype(keep)                               # what layers/dropout.py builds
-    eq(fz.relu_dropout_forward(z, keep, 5), a_relu * mask)
+    eq(rd.relu_dropout_forward(z, keep, 5), a_relu * mask)
     d = np.random.default_rng(2).standard_normal(z.shape).astype(dtype)
-    a = fz.relu_dropout_forward(z, keep, 5)
-    eq(fz.relu_dropout_backward(d, a, keep), L.relu_backward(L.dropout_backward(d, mask), relu_cache))
+    a = rd.relu_dropout_forward(z, keep, 5)
+    eq(rd.relu_dropout_backward(d, a, keep), L.relu_backward(L.dropout_backward(d, mask), relu_cache))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -82,24 +97,24 @@ def test_relu_dropout_forward_is_relu_then_dropout_with_that_mask(dtype, keep):
 @pytest.mark.parametrize("keep", [0.5, 1.0])
 def test_relu_dropout_backward_matches_twin(dtype, shape, keep):
     rng = np.random.default_rng(3)
-    a = fz.relu_dropout_forward(rng.standard_normal(shape).astype(dtype), keep, 4)
+    a = rd.relu_dropout_forward(rng.standard_normal(shape).astype(dtype), keep, 4)
     d = rng.standard_normal(shape).astype(dtype)
-    eq(fz.relu_dropout_backward(d, a, keep), fz.relu_dropout_backward_numpy(d, a, keep))
+    eq(rd.relu_dropout_backward(d, a, keep), rd.relu_dropout_backward_numpy(d, a, keep))
     dc = d.copy()
-    assert fz.relu_dropout_backward(dc, a, keep, out=dc) is dc
-    eq(dc, fz.relu_dropout_backward_numpy(d, a, keep))
+    assert rd.relu_dropout_backward(dc, a, keep, out=dc) is dc
+    eq(dc, rd.relu_dropout_backward_numpy(d, a, keep))
 
 
 def test_relu_dropout_errors():
     z = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match="C-contiguous"):
-        fz.relu_dropout_forward(np.zeros((3, 4), np.float32).T, 0.5, 0)
+        rd.relu_dropout_forward(np.zeros((3, 4), np.float32).T, 0.5, 0)
     with pytest.raises(ValueError, match="float32 or float64"):
-        fz.relu_dropout_forward(np.zeros((4, 3), np.int64), 0.5, 0)
+        rd.relu_dropout_forward(np.zeros((4, 3), np.int64), 0.5, 0)
     with pytest.raises(ValueError, match="out must be"):
-        fz.relu_dropout_forward(z, 0.5, 0, out=np.zeros((4, 3), np.float64))
+        rd.relu_dropout_forward(z, 0.5, 0, out=np.zeros((4, 3), np.float64))
     with pytest.raises(ValueError, match="must match"):
-        fz.relu_dropout_backward(z, np.zeros((4, 3), np.float64), 0.5)
+        rd.relu_dropout_backward(z, np.zeros((4, 3), np.float64), 0.5)
 
 
 # ------------------------------------------------------------------ DeepFM embedding rows
@@ -115,7 +130,7 @@ def test_embedding_row_grads_matches_twin(dtype, B, with_dx):
     dy = rng.standard_normal(B).astype(dtype)
     dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
     val = rng.uniform(-2, 2, (B, F)).astype(dtype)
-    eq(fz.embedding_row_grads(dy, S, E, dx, val), fz.embedding_row_grads_numpy(dy, S, E, dx, val))
+    eq(df.embedding_row_grads(dy, S, E, dx, val), df.embedding_row_grads_numpy(dy, S, E, dx, val))
 
 
 def test_embedding_row_grads_is_fm_backward_plus_dnn_times_value():
@@ -125,15 +140,15 @@ def test_embedding_row_grads_is_fm_backward_plus_dnn_times_value():
     y, cache = L.fm_forward(E)
     dy, dx, val = rng.standard_normal(B), rng.standard_normal((B, F * K)), rng.standard_normal((B, F))
     expect = ((L.fm_backward(dy, cache) + dx.reshape(B, F, K)) * val[:, :, None]).reshape(B * F, K)
-    eq(fz.embedding_row_grads(dy, cache[1], E, dx, val), expect)
+    eq(df.embedding_row_grads(dy, cache[1], E, dx, val), expect)
 
 
 def test_embedding_row_grads_errors():
     E = np.zeros((2, 3, 4), np.float32)
     with pytest.raises(ValueError, match="dy must be C-contiguous float32"):
-        fz.embedding_row_grads(np.zeros(2), np.zeros((2, 4), np.float32), E, None, np.zeros((2, 3), np.float32))
+        df.embedding_row_grads(np.zeros(2), np.zeros((2, 4), np.float32), E, None, np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="dx must be"):
-        fz.embedding_row_grads(np.zeros(2, np.float32), np.zeros((2, 4), np.float32), E,
+        df.embedding_row_grads(np.zeros(2, np.float32), np.zeros((2, 4), np.float32), E,
                                np.zeros((2, 11), np.float32), np.zeros((2, 3), np.float32))
 
 
@@ -153,7 +168,7 @@ def _front_inputs(dtype, B, R=50, F=6, K=4, seed=8):
 @pytest.mark.parametrize("B", [0, 1, 33])
 def test_deepfm_front_matches_readable_layers(dtype, B):
     V, w, w0, idx, val = _front_inputs(dtype, B)
-    fast, slow = fz.deepfm_front(V, w, w0, idx, val), fz.deepfm_front_numpy(V, w, w0, idx, val)
+    fast, slow = df.deepfm_front(V, w, w0, idx, val), df.deepfm_front_numpy(V, w, w0, idx, val)
     eps = np.finfo(dtype).eps
     F = idx.shape[1]
     E, S = fast[0], fast[1]
@@ -175,11 +190,11 @@ def test_deepfm_front_errors():
     bad = idx.copy()
     bad[1, 2] = 50
     with pytest.raises(ValueError, match="out of range"):
-        fz.deepfm_front(V, w, w0, bad, val)
+        df.deepfm_front(V, w, w0, bad, val)
     with pytest.raises(ValueError, match="val must be float32"):
-        fz.deepfm_front(V, w, w0, idx, val.astype(np.float64))
+        df.deepfm_front(V, w, w0, idx, val.astype(np.float64))
     with pytest.raises(ValueError, match="w has 49 rows"):
-        fz.deepfm_front(V, w[:-1], w0, idx, val)
+        df.deepfm_front(V, w[:-1], w0, idx, val)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -193,9 +208,9 @@ def test_deepfm_row_grads_matches_twin(dtype, B, with_dx):
     dy = rng.standard_normal(B).astype(dtype)
     dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
     val = rng.uniform(-2, 2, (B, F)).astype(dtype)
-    got = fz.deepfm_row_grads(dy, S, E, dx, val)
-    eq(got, fz.deepfm_row_grads_numpy(dy, S, E, dx, val))
-    eq(got[:, :K], fz.embedding_row_grads(dy, S, E, dx, val))
+    got = df.deepfm_row_grads(dy, S, E, dx, val)
+    eq(got, df.deepfm_row_grads_numpy(dy, S, E, dx, val))
+    eq(got[:, :K], df.embedding_row_grads(dy, S, E, dx, val))
     eq(got[:, K], (dy[:, None] * val).reshape(-1))                    # first_order_backward's rows
 
 
@@ -207,13 +222,13 @@ def test_relu_dropout_with_bias_and_db_match_twins(dtype, shape):
     rng = np.random.default_rng(11)
     z = rng.standard_normal(shape).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
-    a = fz.relu_dropout_forward(z, 0.5, 3, bias=b)
-    eq(a, fz.relu_dropout_forward_numpy(z, 0.5, 3, bias=b))
-    eq(a, fz.relu_dropout_forward(z + b, 0.5, 3))                     # = dense_forward's  x W + b  first
+    a = rd.relu_dropout_forward(z, 0.5, 3, bias=b)
+    eq(a, rd.relu_dropout_forward_numpy(z, 0.5, 3, bias=b))
+    eq(a, rd.relu_dropout_forward(z + b, 0.5, 3))                     # = dense_forward's  x W + b  first
     d = rng.standard_normal(shape).astype(dtype)
     db1, db2 = np.empty(shape[1], dtype), np.empty(shape[1], dtype)
-    dz = fz.relu_dropout_backward(d, a, 0.5, db=db1)
-    eq(dz, fz.relu_dropout_backward_numpy(d, a, 0.5, db=db2))
+    dz = rd.relu_dropout_backward(d, a, 0.5, db=db1)
+    eq(dz, rd.relu_dropout_backward_numpy(d, a, 0.5, db=db2))
     eq(db1, db2)                                                       # both sum the rows in order
     # and against NumPy's own column sum: float32 rounding of a sum of B terms, <= B eps sum|terms|
     bound = shape[0] * np.finfo(dtype).eps * np.abs(dz).sum(axis=0)
@@ -223,16 +238,16 @@ def test_relu_dropout_with_bias_and_db_match_twins(dtype, shape):
 def test_bias_and_db_errors():
     z = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match="bias must be float32 of shape"):
-        fz.relu_dropout_forward(z, 0.5, 0, bias=np.zeros(4, np.float32))
+        rd.relu_dropout_forward(z, 0.5, 0, bias=np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="db must be"):
-        fz.relu_dropout_backward(z, z, 0.5, db=np.zeros(3, np.float64))
+        rd.relu_dropout_backward(z, z, 0.5, db=np.zeros(3, np.float64))
 
 
 def test_overlapping_outputs_are_refused():
     """In place (out is the input itself) is fine; a partial overlap would give wrong numbers."""
     z = np.zeros((4, 6), np.float32)
     with pytest.raises(ValueError, match="not overlap"):
-        fz.relu_dropout_forward(z[:2].reshape(4, 3), 0.5, 0, out=z[1:3].reshape(4, 3))
-    a = fz.relu_dropout_forward(np.ones((4, 3), np.float32), 0.5, 0)
+        rd.relu_dropout_forward(z[:2].reshape(4, 3), 0.5, 0, out=z[1:3].reshape(4, 3))
+    a = rd.relu_dropout_forward(np.ones((4, 3), np.float32), 0.5, 0)
     with pytest.raises(ValueError, match="must not overlap"):
-        fz.relu_dropout_backward(a, a, 0.5)
+        rd.relu_dropout_backward(a, a, 0.5)

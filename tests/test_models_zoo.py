@@ -99,7 +99,7 @@ def test_fnn_pretrain_copies_the_fms_tables():
     cfg = TrainConfig(epochs=1, batch_size=256, lr=1e-2, progress=False, seed=0)
     fnn = build_model("fnn", data.layout, embed_dim=4, hidden=(8,), seed=3)
     V0 = fnn.params["V"].copy()
-    pre = fnn.pretrain(data, None, cfg)
+    pre = fnn.pretrain(data, None, cfg, fit=train)
     # the same FM trained on its own, with the same seeds, gives bit-identical tables
     fm = build_model("fm", data.layout, embed_dim=4, seed=3)
     train(fm, data, None, cfg)
@@ -107,7 +107,7 @@ def test_fnn_pretrain_copies_the_fms_tables():
     np.testing.assert_array_equal(fnn.params["w"][:, 0], fm.params["w"])
     assert not np.array_equal(fnn.params["V"], V0)
     assert pre.train_seconds > 0
-    assert fnn.pretrain(data, None, cfg) is None                  # runs once
+    assert fnn.pretrain(data, None, cfg, fit=train) is None                  # runs once
 
 
 def test_train_runs_fnn_pretraining_and_counts_its_time():

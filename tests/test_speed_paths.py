@@ -1,6 +1,6 @@
 """The fast paths of a training step compute what the readable layers compute.
 
-DeepFM without multi-valued fields runs fused kernels (fused.deepfm_front, fused.deepfm_row_grads,
+DeepFM without multi-valued fields runs fused kernels (models/deepfm_front.py,
 relu+dropout in the MLP); `python -m deepfm_np gradcheck` uses a layout WITH a multi-valued field,
 i.e. the readable path. Here the fast path gets its own finite-difference check, is compared with
 the readable composition, and every array of a float32 step is checked to stay float32.
@@ -8,7 +8,7 @@ the readable composition, and every array of a float32 step is checked to stay f
 import numpy as np
 import pytest
 
-from deepfm_np.kernels import fused as fz
+from deepfm_np.kernels import splitmix as sm
 from deepfm_np import layers as L
 from deepfm_np.gradcheck.suite import (check_batch, check_layout, check_model, embedding_path_checks, generic_point,
                               model_kwargs)
@@ -49,7 +49,7 @@ def _slow_deepfm_step(model, idx, val, y, seed):
             break
         a, rc = L.relu_forward(z)
         keep = model.mlp.keep_prob
-        m = fz.keep_mask_numpy(fz.dropout_seed(rng), a.size, keep).reshape(a.shape)
+        m = sm.keep_mask_numpy(sm.dropout_seed(rng), a.size, keep).reshape(a.shape)
         mask = m.astype(a.dtype) / a.dtype.type(keep)
         a = a * mask
         caches.append((dc, rc, mask))

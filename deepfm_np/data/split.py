@@ -6,7 +6,7 @@ out for early stopping. The split must be the same in both streaming passes
 chunks, so each row's fate is a pure function of its line number and the
 seed - a hash, not a random generator that advances:
 
-    u(line) = splitmix64(line + seed * 2^32) / 2^64        in [0, 1)
+    u(line) = splitmix64(line + seed * 2^32) / 2^64        in [0, 1)   (kernels/splitmix.py)
     row goes to "valid" if u(line) < fraction, else to "train"
 
 The encoder is then fitted on the "train" part only, so the validation rows
@@ -17,23 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from ..kernels.splitmix import splitmix64_numpy
 from .raw import ReadStats, take_rows
 
 _U = np.uint64
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """A good 64-bit mixing function (Steele et al. 2014): (n,) uint64 -> (n,) uint64."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + _U(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> _U(30))) * _U(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> _U(27))) * _U(0x94D049BB133111EB)
-        return z ^ (z >> _U(31))
-
-
 def holdout_mask(lines: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """True for the rows (by 1-based line number) that go to the held-out part."""
-    z = splitmix64(np.asarray(lines, dtype=np.uint64) + _U((int(seed) & 0xFFFFFFFF) << 32))
+    z = splitmix64_numpy(np.asarray(lines, dtype=np.uint64) + _U((int(seed) & 0xFFFFFFFF) << 32))
     return (z >> _U(11)).astype(np.float64) / float(1 << 53) < fraction
 
 

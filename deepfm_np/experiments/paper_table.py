@@ -180,7 +180,7 @@ def run_one(name, splits: Splits, cfg: CompareConfig, seed=0, **overrides) -> di
     test = evaluate(model, splits.test)
     epochs = len(res.history)
     stage2 = (res.train_cpu_seconds - res.pretrain_cpu_seconds) / max(epochs, 1)       # CPU seconds
-    pre = getattr(model, "pretrain_result", None)
+    pre = model.pretrain_result
     pre_per_epoch = res.pretrain_cpu_seconds / max(len(pre.history), 1) if pre is not None else 0.0
     return {"model": name, "seed": seed, "auc": test["auc"], "logloss": test["logloss"],
             "valid_auc": res.best["valid_auc"] if res.best else float("nan"),

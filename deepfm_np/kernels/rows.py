@@ -39,41 +39,11 @@ import threading
 import numpy as np
 from numba import njit
 
-FLOATS = (np.float32, np.float64)
-
+from .checks import check_array, check_ids
 
 # --------------------------------------------------------------------------------------------------
-# input checks shared by the wrappers
+# checks only the row wrappers need (the shared ones are in checks.py)
 # --------------------------------------------------------------------------------------------------
-
-def _check(name: str, a, *, dtype=None, floats=False, ndim=None, shape=None) -> np.ndarray:
-    """Raise ValueError unless `a` is a C-contiguous ndarray of the given dtype / ndim / shape."""
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if dtype is not None and a.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
-    if floats and a.dtype not in FLOATS:
-        raise ValueError(f"{name} must be float32 or float64, got {a.dtype.name}")
-    if ndim is not None and a.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
-        raise ValueError(f"{name} must have ndim {ndim}, got shape {a.shape}")
-    if shape is not None and a.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (pass np.ascontiguousarray({name}))")
-    return a
-
-
-def _check_ids(name: str, idx: np.ndarray, n_rows: int | None) -> None:
-    """Raise ValueError naming the first id outside [0, n_rows) (or negative when n_rows is None)."""
-    if idx.size == 0:
-        return
-    lo, hi = int(idx.min()), int(idx.max())
-    if lo < 0 or (n_rows is not None and hi >= n_rows):
-        bad_mask = idx < 0 if n_rows is None else (idx < 0) | (idx >= n_rows)
-        pos = int(np.flatnonzero(bad_mask)[0])
-        where = "must be >= 0" if n_rows is None else f"must be in [0, {n_rows})"
-        raise ValueError(f"{name}[{pos}] = {int(idx[pos])} is out of range: ids {where}")
-
 
 def _check_unique(rows: np.ndarray) -> None:
     """Row updates assume each row once (a SparseGrad's rows are sorted and unique)."""
@@ -91,13 +61,13 @@ def _as2d(a: np.ndarray) -> np.ndarray:
 
 def _check_row_update(table, rows, g, states):
     """Common checks of the row-update wrappers; returns 2-D views (no copies)."""
-    _check("table", table, floats=True, ndim=(1, 2))
-    _check("rows", rows, dtype=np.int64, ndim=1)
-    _check("g", g, dtype=table.dtype, shape=(rows.shape[0],) + table.shape[1:])
+    check_array("table", table, floats=True, ndim=(1, 2))
+    check_array("rows", rows, dtype=np.int64, ndim=1)
+    check_array("g", g, dtype=table.dtype, shape=(rows.shape[0],) + table.shape[1:])
     for name, s in states.items():
-        _check(name, s, dtype=table.dtype if name != "count" else np.int64,
+        check_array(name, s, dtype=table.dtype if name != "count" else np.int64,
                shape=table.shape if name != "count" else table.shape[:1])
-    _check_ids("rows", rows, table.shape[0])
+    check_ids("rows", rows, table.shape[0])
     _check_unique(rows)
     return _as2d(table), _as2d(g), {k: (_as2d(s) if k != "count" else s) for k, s in states.items()}
 
@@ -130,14 +100,14 @@ def gather_rows(table: np.ndarray, idx: np.ndarray, out: np.ndarray | None = Non
 
     `out` (N, K) or (N,), same dtype as `table`, is filled and returned when given (no allocation).
     """
-    _check("table", table, floats=True, ndim=(1, 2))
-    _check("idx", idx, dtype=np.int64, ndim=1)
-    _check_ids("idx", idx, table.shape[0])
+    check_array("table", table, floats=True, ndim=(1, 2))
+    check_array("idx", idx, dtype=np.int64, ndim=1)
+    check_ids("idx", idx, table.shape[0])
     shape = (idx.shape[0],) + table.shape[1:]
     if out is None:
         out = np.empty(shape, dtype=table.dtype)
     else:
-        _check("out", out, dtype=table.dtype, shape=shape)
+        check_array("out", out, dtype=table.dtype, shape=shape)
     _gather_rows_kernel(_as2d(table), idx, _as2d(out))
     return out
 
@@ -273,14 +243,14 @@ def scatter_add_rows(idx_flat: np.ndarray, row_grads: np.ndarray):
     row_grads (N, K) or (N,) float32|float64
     returns rows (U,) int64 sorted unique, summed (U, K) or (U,) same dtype as row_grads
     """
-    _check("idx_flat", idx_flat, dtype=np.int64, ndim=1)
-    _check("row_grads", row_grads, floats=True, ndim=(1, 2))
+    check_array("idx_flat", idx_flat, dtype=np.int64, ndim=1)
+    check_array("row_grads", row_grads, floats=True, ndim=(1, 2))
     if row_grads.shape[0] != idx_flat.shape[0]:
         raise ValueError(f"row_grads has {row_grads.shape[0]} rows but idx_flat has "
                          f"{idx_flat.shape[0]} ids")
     if idx_flat.shape[0] == 0:
         return _empty_scatter(row_grads)
-    _check_ids("idx_flat", idx_flat, None)
+    check_ids("idx_flat", idx_flat, None)
     size = int(idx_flat.max()) + 1
     g2 = _as2d(row_grads)
     if size <= _SCRATCH_MAX_ROWS:
@@ -566,9 +536,9 @@ def adam_dense(param, m, v, grad, lr, beta1, beta2, eps, step):
     computed, like adam_rows, as p - a * m / (sqrt(v) * s + eps), a = lr / (1 - b1^t),
     s = 1 / sqrt(1 - b2^t) (one division and one root per element; ~1 ns/element for float32).
     """
-    _check("param", param, floats=True)
+    check_array("param", param, floats=True)
     for name, a in (("m", m), ("v", v), ("grad", grad)):
-        _check(name, a, dtype=param.dtype, shape=param.shape)
+        check_array(name, a, dtype=param.dtype, shape=param.shape)
     if int(step) < 1:
         raise ValueError(f"Adam step must be >= 1 (it counts updates including this one), got {step}")
     _adam_dense_kernel(param.reshape(-1), m.reshape(-1), v.reshape(-1), grad.reshape(-1),

@@ -23,7 +23,7 @@ def dense_backward(dout, cache, need_dx=True, db=None):
     """dout (B, D_out) -> dx (B, D_in) or None, dW (D_in, D_out), db (D_out,).
 
     need_dx=False skips dx (a matrix product) when nothing upstream needs it.
-    db: the bias gradient, when a fused kernel already summed dout (fused.relu_dropout_backward).
+    db: the bias gradient, when a fused kernel already summed dout (kernels/relu_dropout.py).
     """
     x, W = cache
     dW = x.T @ dout

@@ -7,7 +7,8 @@ SparseGrad objects. The optimizer lives elsewhere (optim.py).
 
 Subclasses implement `_forward(idx, val, train, rng) -> (logits, cache)` and
 `_backward(dlogits, cache) -> grads`; this base class checks the order of the
-calls so that misuse fails loudly.
+calls so that misuse fails loudly. A two-stage model (FNN) also overrides
+`pretrain`, the hook train() calls before its own loop.
 """
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ class Model:
             logits, _ = self._forward(idx[sl], np.asarray(val[sl], dtype=self.dtype), False, None)
             out[sl] = sigmoid(logits.astype(np.float64))
         return out
+
+    # ---- the two-stage hook ----------------------------------------------
+    pretrain_result = None              # stage 1's TrainResult once it ran (truthy for a loaded model file)
+
+    def pretrain(self, train_data, valid_data, config, fit):
+        """Stage 1 of a two-stage model: train() calls it on every model before its own loop.
+
+        fit(model, train_data, valid_data, config) -> TrainResult is train() itself, passed in so
+        that no model imports the training loop (models sit below training). Returns stage 1's
+        TrainResult, or None when there is nothing to run: a one-stage model (this default), or
+        stage 1 already ran (pretrain_result is set; load_model sets it, since the saved
+        parameters include stage 1). train() counts stage 1's time as training time.
+        """
+        return None
 
     def n_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.fused import deepfm_front, deepfm_row_grads
+from .deepfm_front import deepfm_front, deepfm_row_grads
 from ..layers import MLP, first_order_backward, first_order_forward, fm_backward, fm_forward
 from ..sparse import SparseGrad, rows_to_sparse
 from .base import Model
@@ -49,7 +49,7 @@ class DeepFM(Model):
     def _forward(self, idx, val, train, rng):
         B = idx.shape[0]
         if not self.layout.has_multi:
-            # Fast path, same numbers up to summation order: the three calls below in one pass (fused.py).
+            # Fast path, same numbers up to summation order: the three calls below in one pass (deepfm_front.py).
             E, S, y1, y2 = deepfm_front(self.params["V"], self.params["w"], self.params["w0"], idx, val)
             y3, mc = self.mlp.forward(self.params, E.reshape(B, -1), train, rng)          # (B,)  DNN
             return y1 + y2 + y3, (((idx, val), None), (idx, val), (E, S), mc, E.shape)
@@ -67,7 +67,7 @@ class DeepFM(Model):
         self._dE_parts = (d, fc, dx, shape, ec)                     # embedding_grad_parts() rebuilds them
         if self.fm_grad and self.dnn_grad and ec[1] is None:
             # Fast path, same numbers: dE = dE_fm + dE_dnn, de/dV = x and dy1/dw = x in one pass, and
-            # one scatter-add for both tables, which are read at the same ids (fused.py).
+            # one scatter-add for both tables, which are read at the same ids (deepfm_front.py).
             (idx, val), (E, S) = ec[0], fc
             K = E.shape[2]
             sg = rows_to_sparse(idx.reshape(-1), deepfm_row_grads(d, S, E, dx, val))   # (U, K+1)

@@ -14,8 +14,8 @@ V, and models only high-order ones in the MLP; the FM's pair term itself is
 gone in stage 2. The first-order table is kept as a width-1 embedding,
 w (R, 1), so the same lookup (and multi-valued pooling) serves both tables.
 
-Stage 1 runs inside `train()`: train() calls `model.pretrain(...)` first when
-a model has one, and counts its time (TrainResult.pretrain_seconds, included
+Stage 1 runs inside `train()`: train() calls the hook `model.pretrain(...)`
+(models/base.py) of every model first, and counts its time (TrainResult.pretrain_seconds, included
 in train_seconds), as the paper's efficiency figure counts both stages.
 """
 from __future__ import annotations
@@ -44,20 +44,18 @@ class FNN(Model):
         self.mlp = MLP("mlp", F * (1 + K), hidden, activation, keep_prob)
         self.mlp.init_params(self.params, rng, self.dtype)
         self.sparse_params = frozenset({"V", "w"})
-        self.pretrain_result = None        # stage 1's TrainResult, once it has run
 
-    def pretrain(self, train_data, valid_data=None, config=None):
-        """Stage 1: train an FM and copy its V, w into this model. Runs once; returns the FM's TrainResult."""
-        from ..train import TrainConfig, train
+    def pretrain(self, train_data, valid_data, config, fit):
+        """Stage 1: fit an FM (fit = train()) and copy its V, w into this model. Runs once."""
         if self.pretrain_result is not None:
             return None                                                    # already initialised
-        cfg = config or TrainConfig()
+        cfg = config
         if self.config["pretrain_epochs"]:
             cfg = replace(cfg, epochs=int(self.config["pretrain_epochs"]))
         fm = FM(self.layout, embed_dim=self.config["embed_dim"], init_std=self.config["init_std"],
                 seed=self.config["seed"], dtype=self.dtype)
         fm.name = "fnn:pretrain-fm"
-        self.pretrain_result = train(fm, train_data, valid_data, cfg)
+        self.pretrain_result = fit(fm, train_data, valid_data, cfg)
         self.params["V"][...] = fm.params["V"]                             # in place: optimizers keep refs
         self.params["w"][:, 0] = fm.params["w"]
         return self.pretrain_result
