@@ -183,10 +183,8 @@ def section(R: dict) -> tuple[str, list[str]]:
 
 
 def plot(R: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    from deepfm_np.experiments.plots import save, subplots
+    fig, ax = subplots(2, 2, figsize=(11, 8))
     tt = R.get("train_throughput")
     a = ax[0, 0]
     if tt:
@@ -237,9 +235,7 @@ def plot(R: dict, path: Path) -> None:
         a.set_ylabel("ms")
         a.legend()
     a.set_title("scatter-add of row gradients")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path, dpi=90)
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ COMMANDS = {
     "train": "train_cmd",
     "evaluate": "evaluate_cmd",
     "predict": "predict_cmd",
+    "export": "export_cmd",
     "compare": "compare_cmd",
     "sweep": "sweep_cmd",
     "download": "download_cmd",
@@ -43,13 +44,7 @@ def build_parser(prog=None):
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"deepfm_np.commands.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"deepfm_np.commands.{module}":
-                raise
-            continue                                    # command not written yet
-        mod.add_parser(sub)
+        importlib.import_module(f"deepfm_np.commands.{module}").add_parser(sub)
     return parser
 
 

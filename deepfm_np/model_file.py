@@ -103,7 +103,7 @@ def load_model(path, *, max_bytes: int | None = None) -> SavedModel:
 
     max_bytes: refuse parameters larger than this (default: the machine's physical memory).
     """
-    from .models.registry import MODELS
+    from .models.registry import SPECS
 
     path = Path(path)
     if not path.is_file():
@@ -142,8 +142,7 @@ def load_model(path, *, max_bytes: int | None = None) -> SavedModel:
                             f"model); retrain it", path)
     name = meta["model"]["name"]
     try:
-        model = MODELS[name](encoder.layout, dtype=np.dtype(meta["model"]["dtype"]), **meta["model"]["config"])
-        model.name = name
+        model = SPECS[name].build(encoder.layout, dtype=np.dtype(meta["model"]["dtype"]), **meta["model"]["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"model file is inconsistent: {_short(e)}", path) from None
     if set(arrays) != set(model.params):
@@ -225,7 +224,7 @@ def _int(v, lo, hi):
 def _check_meta(meta, path) -> None:
     """The header against its schema: every field the model and the readers are built from."""
     from .data import FORMATS
-    from .models.registry import MODELS
+    from .models.registry import SPECS as MODELS
 
     if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
         raise DataError("not a deepfm_np model file", path)
@@ -265,10 +264,16 @@ def _check_meta(meta, path) -> None:
         "fm_grad": lambda v: isinstance(v, bool),
         "dnn_grad": lambda v: isinstance(v, bool),
     }
+    import inspect
+    accepted = set(inspect.signature(MODELS[m["name"]].cls.__init__).parameters) - {"self", "layout", "dtype"}
+
+    def scalar(v):                                  # a keyword this check does not know: plain JSON only
+        return v is None or isinstance(v, (bool, int, float, str)) and len(str(v)) <= 100
+
     for k, v in cfg.items():
-        if k not in checks:
+        if k not in accepted:
             bad("model.config", f"has an unknown key {str(k)[:40]!r}")
-        if not checks[k](v):
+        if not checks.get(k, scalar)(v):
             bad(f"model.config.{k}", f"has a bad value {_short(repr(v))[:60]}")
     for k, v in meta["params"].items():
         if not (isinstance(v, dict) and isinstance(v.get("shape"), list) and len(v["shape"]) <= 4
@@ -282,8 +287,8 @@ def _check_meta(meta, path) -> None:
                                     f"(at most {MAX_SLOTS:,} slots in all)")
     reader = meta.get("reader", {})
     if reader:
-        if reader.get("format") not in FORMATS:
-            bad("reader.format", f"{str(reader.get('format'))[:40]!r} is not one of {', '.join(FORMATS)}")
+        if reader.get("format") not in FORMATS + ("sklearn",):     # sklearn: DeepFMClassifier.save
+            bad("reader.format", f"{str(reader.get('format'))[:40]!r} is not one of {', '.join(FORMATS)}, sklearn")
         if "fields" in reader and not isinstance(reader["fields"], str):
             bad("reader.fields", "must be a string")
         if reader.get("schema") is not None:

@@ -117,118 +117,105 @@ def test_relu_dropout_errors():
         rd.relu_dropout_backward(z, np.zeros((4, 3), np.float64), 0.5)
 
 
-# ------------------------------------------------------------------ DeepFM embedding rows
+# ------------------------------------------------------------------ DeepFM's front end (models/deepfm_front.py)
+
+def _front_inputs(dtype, B, R=50, F=6, K=4, seed=8):
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((R, K)).astype(dtype)
+    idx = rng.integers(0, 5, (B, F)).astype(np.int64) * 7                # repeated ids
+    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
+    return V, idx, val
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("B", [0, 1, 9])
-@pytest.mark.parametrize("with_dx", [True, False])
-def test_embedding_row_grads_matches_twin(dtype, B, with_dx):
-    rng = np.random.default_rng(6)
-    F, K = 5, 3
+@pytest.mark.parametrize("B", [0, 1, 33])
+def test_embedding_sums_match_readable_layers(dtype, B):
+    """E, S = sum_f e_f and sum_f e_f^2 in one pass equal embedding_forward and fm_forward's sums EXACTLY
+    (NumPy sums over the field axis in field order, as the kernel does)."""
+    V, idx, val = _front_inputs(dtype, B)
+    fast, slow = df.embedding_sums(V, idx, val), df.embedding_sums_numpy(V, idx, val)
+    for a, b in zip(fast, slow):
+        eq(a, b)
+    E, _ = L.embedding_forward(V, idx, val)
+    y, (_, S) = L.fm_forward(E)
+    eq(fast[0], E)
+    eq(fast[1], S)
+    eq(L.fm_pairs(fast[1], fast[2]), y)
+    assert fast[1].shape == (B, V.shape[1])
+
+
+def test_embedding_sums_errors():
+    V, idx, val = _front_inputs(np.float32, 3)
+    bad = idx.copy()
+    bad[1, 2] = 50
+    with pytest.raises(ValueError, match="out of range"):
+        df.embedding_sums(V, bad, val)
+    with pytest.raises(ValueError, match="val must be float32"):
+        df.embedding_sums(V, idx, val.astype(np.float64))
+    with pytest.raises(ValueError, match="idx must have dtype int64"):
+        df.embedding_sums(V, idx.astype(np.int32), val)
+
+
+def _row_grad_inputs(dtype, B, with_dx, F=5, K=3, seed=10):
+    rng = np.random.default_rng(seed)
     E = rng.standard_normal((B, F, K)).astype(dtype)
     S = E.sum(axis=1)
     dy = rng.standard_normal(B).astype(dtype)
     dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
     val = rng.uniform(-2, 2, (B, F)).astype(dtype)
-    eq(df.embedding_row_grads(dy, S, E, dx, val), df.embedding_row_grads_numpy(dy, S, E, dx, val))
+    return dy, S, E, dx, val
 
 
-def test_embedding_row_grads_is_fm_backward_plus_dnn_times_value():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [0, 1, 9])
+@pytest.mark.parametrize("with_dx,fm", [(True, True), (False, True), (True, False)])
+def test_deepfm_row_grads_matches_twin(dtype, B, with_dx, fm):
+    dy, S, E, dx, val = _row_grad_inputs(dtype, B, with_dx)
+    K = E.shape[2]
+    got = df.deepfm_row_grads(dy, S, E, dx, val, fm=fm)
+    eq(got, df.deepfm_row_grads_numpy(dy, S, E, dx, val, fm=fm))
+    eq(got[:, K], (dy[:, None] * val).reshape(-1))                    # first_order_backward's rows
+
+
+@pytest.mark.parametrize("fm,dnn", [(True, True), (True, False), (False, True)])
+def test_deepfm_row_grads_are_the_layers_backward_on_each_path(fm, dnn):
     rng = np.random.default_rng(7)
     B, F, K = 6, 4, 3
     E = rng.standard_normal((B, F, K))
     y, cache = L.fm_forward(E)
     dy, dx, val = rng.standard_normal(B), rng.standard_normal((B, F * K)), rng.standard_normal((B, F))
-    expect = ((L.fm_backward(dy, cache) + dx.reshape(B, F, K)) * val[:, :, None]).reshape(B * F, K)
-    eq(df.embedding_row_grads(dy, cache[1], E, dx, val), expect)
+    dE = (L.fm_backward(dy, cache) if fm else 0) + (dx.reshape(B, F, K) if dnn else 0)
+    expect = (dE * val[:, :, None]).reshape(B * F, K)
+    eq(df.deepfm_row_grads(dy, cache[1], E, dx if dnn else None, val, fm=fm)[:, :K], expect)
 
 
-def test_embedding_row_grads_errors():
+def test_deepfm_row_grads_errors():
     E = np.zeros((2, 3, 4), np.float32)
+    S, val = np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match="dy must be C-contiguous float32"):
-        df.embedding_row_grads(np.zeros(2), np.zeros((2, 4), np.float32), E, None, np.zeros((2, 3), np.float32))
+        df.deepfm_row_grads(np.zeros(2), S, E, None, val)
     with pytest.raises(ValueError, match="dx must be"):
-        df.embedding_row_grads(np.zeros(2, np.float32), np.zeros((2, 4), np.float32), E,
-                               np.zeros((2, 11), np.float32), np.zeros((2, 3), np.float32))
-
-
-# ------------------------------------------------------------------ DeepFM front end and both tables' rows
-
-def _front_inputs(dtype, B, R=50, F=6, K=4, seed=8):
-    rng = np.random.default_rng(seed)
-    V = rng.standard_normal((R, K)).astype(dtype)
-    w = rng.standard_normal(R).astype(dtype)
-    w0 = rng.standard_normal(1).astype(dtype)
-    idx = rng.integers(0, 5, (B, F)).astype(np.int64) * 7                # repeated ids
-    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
-    return V, w, w0, idx, val
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("B", [0, 1, 33])
-def test_deepfm_front_matches_readable_layers(dtype, B):
-    V, w, w0, idx, val = _front_inputs(dtype, B)
-    fast, slow = df.deepfm_front(V, w, w0, idx, val), df.deepfm_front_numpy(V, w, w0, idx, val)
-    eps = np.finfo(dtype).eps
-    F = idx.shape[1]
-    E, S = fast[0], fast[1]
-    eq(fast[0], slow[0])                                               # E: one product per entry, exact
-    # S, y1, y2 are sums over F (and K) terms, in field order here and pairwise in NumPy: the two may
-    # differ by a few roundings of the terms' magnitude, bounded by 2 F eps * sum |terms|.
-    absE = np.abs(E)
-    bounds = [absE.sum(axis=1),
-              np.abs(w[idx] * val).sum(axis=1) + np.abs(w0[0]),
-              0.5 * (absE.sum(axis=1) ** 2 + (E * E).sum(axis=1)).sum(axis=1)]
-    for a, b, bound in zip(fast[1:], slow[1:], bounds):
-        assert a.dtype == dtype and a.shape == b.shape
-        assert np.all(np.abs(a.astype(np.float64) - b) <= 2 * F * eps * bound + 1e-300)
-    assert S.shape == (B, V.shape[1])
-
-
-def test_deepfm_front_errors():
-    V, w, w0, idx, val = _front_inputs(np.float32, 3)
-    bad = idx.copy()
-    bad[1, 2] = 50
-    with pytest.raises(ValueError, match="out of range"):
-        df.deepfm_front(V, w, w0, bad, val)
-    with pytest.raises(ValueError, match="val must be float32"):
-        df.deepfm_front(V, w, w0, idx, val.astype(np.float64))
-    with pytest.raises(ValueError, match="w has 49 rows"):
-        df.deepfm_front(V, w[:-1], w0, idx, val)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("B", [0, 1, 9])
-@pytest.mark.parametrize("with_dx", [True, False])
-def test_deepfm_row_grads_matches_twin(dtype, B, with_dx):
-    rng = np.random.default_rng(10)
-    F, K = 5, 3
-    E = rng.standard_normal((B, F, K)).astype(dtype)
-    S = E.sum(axis=1)
-    dy = rng.standard_normal(B).astype(dtype)
-    dx = rng.standard_normal((B, F * K)).astype(dtype) if with_dx else None
-    val = rng.uniform(-2, 2, (B, F)).astype(dtype)
-    got = df.deepfm_row_grads(dy, S, E, dx, val)
-    eq(got, df.deepfm_row_grads_numpy(dy, S, E, dx, val))
-    eq(got[:, :K], df.embedding_row_grads(dy, S, E, dx, val))
-    eq(got[:, K], (dy[:, None] * val).reshape(-1))                    # first_order_backward's rows
+        df.deepfm_row_grads(np.zeros(2, np.float32), S, E, np.zeros((2, 11), np.float32), val)
+    with pytest.raises(ValueError, match="needs dx"):
+        df.deepfm_row_grads(np.zeros(2, np.float32), S, E, None, val, fm=False)
 
 
 # ------------------------------------------------------------------ the dense layer's bias, folded in
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_relu_dropout_with_bias_and_db_match_twins(dtype, shape):
+@pytest.mark.parametrize("keep", [0.5, 0.7])                            # 1/0.7 is inexact: rounding shows
+def test_relu_dropout_with_bias_and_db_match_twins(dtype, shape, keep):
     rng = np.random.default_rng(11)
     z = rng.standard_normal(shape).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
-    a = rd.relu_dropout_forward(z, 0.5, 3, bias=b)
-    eq(a, rd.relu_dropout_forward_numpy(z, 0.5, 3, bias=b))
-    eq(a, rd.relu_dropout_forward(z + b, 0.5, 3))                     # = dense_forward's  x W + b  first
+    a = rd.relu_dropout_forward(z, keep, 3, bias=b)
+    eq(a, rd.relu_dropout_forward_numpy(z, keep, 3, bias=b))
+    eq(a, rd.relu_dropout_forward(z + b, keep, 3))                     # = dense_forward's  x W + b  first
     d = rng.standard_normal(shape).astype(dtype)
     db1, db2 = np.empty(shape[1], dtype), np.empty(shape[1], dtype)
-    dz = rd.relu_dropout_backward(d, a, 0.5, db=db1)
-    eq(dz, rd.relu_dropout_backward_numpy(d, a, 0.5, db=db2))
+    dz = rd.relu_dropout_backward(d, a, keep, db=db1)
+    eq(dz, rd.relu_dropout_backward_numpy(d, a, keep, db=db2))
     eq(db1, db2)                                                       # both sum the rows in order
     # and against NumPy's own column sum: float32 rounding of a sum of B terms, <= B eps sum|terms|
     bound = shape[0] * np.finfo(dtype).eps * np.abs(dz).sum(axis=0)

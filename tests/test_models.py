@@ -1,10 +1,12 @@
-"""Full-model gradient checks for every registered model, and DeepFM's two embedding gradients."""
+"""Every registered model: the registry, full-model gradient checks, DeepFM's two embedding gradients and
+its two routes. Model-specific behaviour of the other models is in test_models_zoo.py."""
 import numpy as np
 import pytest
 
 from deepfm_np.gradcheck.suite import check_batch, check_layout, embedding_path_checks, generic_point, model_checks, model_kwargs
 from deepfm_np.fields import FieldLayout
 from deepfm_np.models import DeepFM, build_model, model_names
+from deepfm_np.models.registry import DEEP_MODELS, LABELS, SPECS, default
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -15,6 +17,8 @@ def test_model_full_gradient(name, seed):
     checked = {r.name.split("/", 1)[1] for r in results}
     for p in model.params:                                    # every parameter (or, when cut, each path of it)
         assert p in checked or f"{p} (fm path)" in checked or f"{p} (dnn path)" in checked, p
+    if not name.startswith("deepfm"):                         # no paths: exactly the parameters
+        assert checked == set(model.params)
     bad = [(r.name, r.max_rel_error) for r in results if not r.max_rel_error < 1e-6]
     assert not bad, bad
 
@@ -83,10 +87,47 @@ def test_both_paths_cannot_be_cut():
         DeepFM(check_layout(), fm_grad=False, dnn_grad=False)
 
 
+def test_registry_has_the_papers_names():
+    assert model_names() == ["lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm",
+                             "deepfm_dnn_only", "deepfm_fm_only"]
+    assert set(SPECS) == set(model_names()) == set(LABELS)
+
+
+def test_specs_read_the_hyper_parameters_from_the_constructors():
+    """One source of truth: what a model accepts, and its defaults, come from its __init__ signature."""
+    assert SPECS["lr"].accepts == ("seed",)
+    assert SPECS["fm"].accepts == ("embed_dim", "init_std", "seed")
+    assert "pretrain_epochs" in SPECS["fnn"].accepts and "pretrain_epochs" not in SPECS["deepfm"].accepts
+    assert "products" not in SPECS["ipnn"].accepts and "wide" not in SPECS["fm_dnn"].accepts
+    assert SPECS["ipnn"].defaults["activation"] == "tanh" and SPECS["opnn"].defaults["activation"] == "relu"
+    assert DEEP_MODELS == ("fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm", "deepfm_dnn_only",
+                           "deepfm_fm_only")
+    assert (default("embed_dim"), default("hidden"), default("keep_prob")) == (10, (400, 400, 400), 0.5)
+    # the base class records the constructor's keywords, defaults included, once for every model
+    m = build_model("ipnn", check_layout(), hidden=(5,), seed=4)
+    assert m.config == {"products": ["inner"], "embed_dim": 10, "hidden": [5], "activation": "tanh",
+                        "keep_prob": 0.5, "init_std": 0.01, "seed": 4}
+    assert build_model("deepfm_fm_only", check_layout(), hidden=(5,)).config["dnn_grad"] is False
+
+
+def test_models_survive_copy_and_pickle():
+    """config is recorded by Model.__new__; copy and pickle recreate a model without calling it."""
+    import copy
+    import pickle
+    m = build_model("ipnn", check_layout(), **model_kwargs())
+    idx, val, _ = check_batch(m.layout)
+    for twin in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert twin.config == m.config and twin.name == "ipnn"
+        np.testing.assert_array_equal(twin.predict_proba(idx, val), m.predict_proba(idx, val))
+
+
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError) as e:
-        build_model("deepfn", check_layout())
-    assert "deepfn" in str(e.value) and "deepfm" in str(e.value) and "lr" in str(e.value)
+    for bad in ("deepfn", "pnn2"):
+        with pytest.raises(ValueError) as e:
+            build_model(bad, check_layout())
+        assert bad in str(e.value)
+        for name in model_names():
+            assert name in str(e.value)
 
 
 def test_backward_before_forward_fails_loudly():
@@ -125,3 +166,43 @@ def test_keyword_typo_is_an_error_but_other_models_keywords_are_ignored():
     with pytest.raises(ValueError, match="unknown model keyword.*hiden"):
         build_model("deepfm", check_layout(), hiden=(8,))
     assert build_model("lr", check_layout(), hidden=(8,), keep_prob=0.5).name == "lr"
+
+
+# ------------------------------------------------------------------ DeepFM's two routes
+
+def _step(name, layout, dtype, fused, idx, val, y):
+    from deepfm_np.losses import bce_with_logits
+    m = build_model(name, layout, **{**model_kwargs(), "dtype": dtype, "fused": fused})
+    generic_point(m.params, np.random.default_rng(2))
+    logits = m.forward(idx, val.astype(dtype), train=True, rng=np.random.default_rng(9))   # dropout on
+    _, d = bce_with_logits(logits, y.astype(dtype))
+    grads = m.backward(d)
+    return m, logits, grads, m.embedding_grad_parts()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("multi", [False, True])
+@pytest.mark.parametrize("name", ["deepfm", "deepfm_dnn_only", "deepfm_fm_only"])
+def test_readable_route_is_an_exact_twin_of_the_default(name, multi, dtype):
+    """DeepFM(fused=False) runs the readable layers only; the default runs the fused kernels where the
+    layout allows. Same dropout bits, same operations in the same order: bit-identical results."""
+    from deepfm_np.gradcheck.core import assert_same_grads
+    layout = check_layout(multi=multi)
+    idx, val, y = check_batch(layout, B=50, seed=2)
+    fast, slow = (_step(name, layout, dtype, f, idx, val, y) for f in (None, False))
+    assert fast[0].front.fused == (not multi) and fast[0].mlp.fused and fast[0].front is not None
+    assert not slow[0].front.fused and not slow[0].mlp.fused
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert fast[1].dtype == dtype
+    assert_same_grads(fast[2], slow[2], dtype)                            # every parameter's gradient
+    assert_same_grads(fast[3], slow[3], dtype)                            # each path of dV
+
+
+def test_route_is_chosen_once_and_refused_where_impossible():
+    assert not build_model("deepfm", check_layout(multi=True)).front.fused         # automatic: readable
+    assert build_model("deepfm", check_layout(multi=False)).front.fused             # automatic: fused
+    assert not build_model("deepfm", check_layout(), activation="tanh").mlp.fused   # tanh: readable only
+    with pytest.raises(ValueError, match="multi-valued"):
+        build_model("deepfm", check_layout(multi=True), fused=True)
+    with pytest.raises(ValueError, match="fused=False"):
+        build_model("deepfm", check_layout(multi=False), activation="tanh", fused=True)

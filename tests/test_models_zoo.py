@@ -1,38 +1,17 @@
-"""The paper's model zoo: gradient checks, registry, FNN's two stages, FM & DNN's separate tables."""
+"""The paper's model zoo, model by model: activations, PNN's product signals, FNN's two stages, FM & DNN's
+separate tables, overfitting a small batch. (Registry and gradient checks of every model: test_models.py.)"""
 import numpy as np
 import pytest
 
-from deepfm_np.gradcheck.suite import check_batch, check_layout, generic_point, model_checks, model_kwargs
+from deepfm_np.gradcheck.suite import check_batch, check_layout, generic_point, model_kwargs
 from deepfm_np.data.dataset import ArrayDataset
 from deepfm_np.losses import bce_with_logits
-from deepfm_np.models import FM, build_model, model_names
-from deepfm_np.models.registry import ACCEPTS, LABELS
+from deepfm_np.models import FM, build_model
 from deepfm_np.optim import make_optimizer
 from deepfm_np.experiments.synthetic import make_synthetic
 from deepfm_np.train import TrainConfig, train
 
 ZOO = ["fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn"]
-
-
-def test_registry_has_the_papers_names():
-    assert model_names() == ["lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm",
-                             "deepfm_dnn_only", "deepfm_fm_only"]
-    assert set(ACCEPTS) == set(model_names()) == set(LABELS)
-
-
-def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError) as e:
-        build_model("pnn2", check_layout())
-    for name in model_names():
-        assert name in str(e.value)
-
-
-@pytest.mark.parametrize("name", ZOO)
-def test_full_gradient_check(name):
-    results = model_checks([name])
-    model = build_model(name, check_layout(), **model_kwargs())
-    assert {r.name.split("/", 1)[1] for r in results} == set(model.params)    # every parameter checked
-    assert all(r.passed for r in results), [(r.name, r.max_rel_error) for r in results if not r.passed]
 
 
 def test_activation_defaults_follow_the_paper():

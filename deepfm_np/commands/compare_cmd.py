@@ -6,6 +6,7 @@ import shlex
 import time
 
 from . import CommandError
+from .options import add_threads_option, parse_hidden
 
 
 def add_parser(sub):
@@ -48,10 +49,7 @@ def add_common_options(p, d):
                         "layers; train and demo use the paper's 0.5)")
     p.add_argument("--activation", choices=("relu", "tanh"), default=None,
                    help="hidden activation of every deep model (default: relu, and tanh for IPNN as in the paper)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS and Numba threads (default 1: on a shared or busy machine two BLAS threads spin "
-                        "against other processes and ran 3.5x SLOWER than one in our measurements; try 2 on an "
-                        "idle machine)")
+    add_threads_option(p, default=1)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="per-batch progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
 
@@ -59,10 +57,7 @@ def add_common_options(p, d):
 def config_from_args(args, **extra):
     """A CompareConfig from parsed arguments (shared with `sweep`); raises CommandError on bad values."""
     from ..experiments.paper_table import CompareConfig
-    try:
-        hidden = tuple(int(h) for h in args.hidden.replace(",", "-").split("-") if h)
-    except ValueError:
-        raise CommandError(f"--hidden must look like 400,400,400, got {args.hidden!r}") from None
+    hidden = parse_hidden(args.hidden)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     if args.rows < 1000 and args.data == "synthetic":
         raise CommandError(f"--rows must be at least 1000, got {args.rows}")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
+
+from .options import add_json_option, add_threads_option, write_json
 
 
 def add_parser(sub):
@@ -14,16 +15,24 @@ def add_parser(sub):
                     "FM and DeepFM (400-400-400, relu, keep probability 0.5, K=10) with early stopping, and "
                     "prints test AUC and log loss next to the teacher's (the best any model can do). "
                     "Writes a learning-curve PNG. No download needed.")
-    p.add_argument("--rows", type=int, default=250_000, help="rows to generate, split 80/10/10 (default 250000)")
-    p.add_argument("--epochs", type=int, default=4, help="maximum epochs per model (default 4)")
-    p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
-    p.add_argument("--models", default="lr,fm,deepfm", help="comma-separated models (default lr,fm,deepfm)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and dropout (default 0)")
-    p.add_argument("--data-seed", type=int, default=0,
-                   help="seed of the synthetic world (the teacher) and its rows (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    import inspect
+
+    from ..experiments.teacher_demo import run_demo
+    d = {k: v.default for k, v in inspect.signature(run_demo).parameters.items()}   # one set of defaults
+    p.add_argument("--rows", type=int, default=d["rows"],
+                   help=f"rows to generate, split 80/10/10 (default {d['rows']})")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"maximum epochs per model (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"minibatch size (default {d['batch_size']})")
+    p.add_argument("--models", default=",".join(d["models"]),
+                   help=f"comma-separated models (default {','.join(d['models'])})")
+    p.add_argument("--seed", type=int, default=d["seed"],
+                   help=f"seed of the initial weights, shuffling and dropout (default {d['seed']})")
+    p.add_argument("--data-seed", type=int, default=d["data_seed"],
+                   help=f"seed of the synthetic world (the teacher) and its rows (default {d['data_seed']})")
+    add_threads_option(p)
     p.add_argument("--out", default="demo_out", help="folder for the learning-curve PNG (default demo_out)")
-    p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the results as JSON")
+    add_json_option(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
     p.set_defaults(run=run)
@@ -56,6 +65,6 @@ def run(args):
     png = plot_curves(report, os.path.join(args.out, "learning_curves.png"))
     print(f"\nlearning curves: {png}")
     if args.json_path:
-        write_text(args.json_path, json.dumps(report, indent=2))
+        write_json(args.json_path, report)
         print(f"results: {args.json_path}")
     return 0

@@ -1,7 +1,7 @@
 """`python -m deepfm_np download`: fetch MovieLens-100K (checksum-verified) for `train --format movielens`."""
 from __future__ import annotations
 
-import json
+from .options import add_json_option, write_json
 
 
 def add_parser(sub):
@@ -14,7 +14,7 @@ def add_parser(sub):
                     "DEST/ml-100k/u.data already exists. (The Criteo data cannot be downloaded automatically: "
                     "its terms require accepting them on Criteo's site.)")
     p.add_argument("--dest", default="data", help="folder to unpack into (default: data)")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the result as JSON")
+    add_json_option(p, "the result")
     p.set_defaults(run=run)
 
 
@@ -23,6 +23,5 @@ def run(args):
     path = download_movielens(args.dest)
     print(f"MovieLens-100K is in {path}")
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump({"dataset": "ml-100k", "path": str(path)}, f, indent=2)
+        write_json(args.json_path, {"dataset": "ml-100k", "path": str(path)})
     return 0

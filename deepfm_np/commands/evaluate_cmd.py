@@ -1,9 +1,7 @@
 """`python -m deepfm_np evaluate`: AUC, log loss, rows and OOV rate of a saved model on a data file."""
 from __future__ import annotations
 
-import json
-
-from .options import add_bad_rows_option, open_data
+from .options import add_bad_rows_option, add_json_option, add_threads_option, open_data, write_json
 
 
 def add_parser(sub):
@@ -17,8 +15,8 @@ def add_parser(sub):
     p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
     add_bad_rows_option(p)
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    add_threads_option(p)
+    add_json_option(p)
     p.set_defaults(run=run)
 
 
@@ -59,5 +57,5 @@ def run(args):
           f"rows {out['rows']:,}  OOV rate {out['oov_rate']:.2%}"
           + (f"  skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else ""))
     if args.json_path:
-        write_text(args.json_path, json.dumps(out, indent=2))
+        write_json(args.json_path, out)
     return 0

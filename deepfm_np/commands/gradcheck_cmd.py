@@ -19,7 +19,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..gradcheck.suite import fm_identity_check, layer_checks, model_checks
+    from ..gradcheck.suite import all_checks
     from ..models.registry import model_names
     names = args.models.split(",") if args.models else None
     if names:
@@ -27,7 +27,7 @@ def run(args):
         if unknown:
             from . import CommandError
             raise CommandError(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(model_names())}")
-    results = layer_checks(args.seed) + [fm_identity_check(args.seed)] + model_checks(names, args.seed)
+    results = all_checks(names, args.seed)
     width = max(len(r.name) for r in results)
     print(f"{'check':<{width}}  {'max rel err':>11}  {'coords':>6}  result")
     for r in results:

@@ -1,8 +1,42 @@
-"""Options shared by train / evaluate / predict: which format, how to read it, bad rows."""
+"""Options shared by the commands, each defined once: threads, JSON output, hidden sizes, input formats."""
 from __future__ import annotations
+
+import json
 
 from ..errors import DataError
 from . import CommandError
+
+THREADS_HELP_ONE = ("BLAS and Numba threads (default 1: on a shared or busy machine two BLAS threads spin "
+                    "against other processes and ran 3.5x SLOWER than one in our measurements; try 2 on an "
+                    "idle machine)")
+
+
+def add_threads_option(p, default=None) -> None:
+    """--threads N: BLAS and Numba threads (None: all cores)."""
+    p.add_argument("--threads", type=int, default=default,
+                   help="BLAS and Numba threads (default: all cores)" if default is None else THREADS_HELP_ONE)
+
+
+def add_json_option(p, what="the results") -> None:
+    """--json PATH: also write `what` as JSON (args.json_path; see write_json)."""
+    p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help=f"also write {what} as JSON")
+
+
+def write_json(path, obj) -> None:
+    """Write obj as indented JSON to path atomically (data/atomic.py: the old file stays until it is whole)."""
+    from ..data.atomic import write_text
+    write_text(path, json.dumps(obj, indent=2))
+
+
+def parse_hidden(text: str) -> tuple:
+    """'400,400,400' or '400-400-400' -> (400, 400, 400); CommandError otherwise."""
+    try:
+        sizes = tuple(int(h) for h in text.replace("-", ",").split(",") if h.strip())
+    except ValueError:
+        raise CommandError(f"--hidden must look like 400,400,400 or 400-400-400, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise CommandError(f"--hidden needs positive sizes, got {text!r}")
+    return sizes
 
 
 def add_format_options(p) -> None:
@@ -70,7 +104,10 @@ def reader_spec(args) -> dict:
 
 def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
     """A reader for `path` as described by `spec` (from reader_spec or a model file)."""
-    from ..data import CsvSchema, open_reader
+    from ..data import FORMATS, CsvSchema, open_reader
+    if spec.get("format") not in FORMATS:            # e.g. a DeepFMClassifier file: no reader of ours
+        raise CommandError(f"this model reads {spec.get('format')!r} input, not a file format the command "
+                           f"line reads ({', '.join(FORMATS)}); use it from Python")
     schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
     kw = {"fields": spec["fields"]} if spec.get("fields") else {}
     return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, label=label, schema=schema, **kw)

@@ -6,12 +6,12 @@ import time
 from . import CommandError
 from .compare_cmd import add_common_options, command_line, config_from_args, load
 
-STUDIES = ("activation", "dropout", "neurons", "layers", "shape")
 SWEEP_MODELS = ("deepfm",)
 QUICK = dict(rows=4000, epochs=1, seeds=1, hidden="16-16")
 
 
 def add_parser(sub):
+    from ..experiments.paper_studies import STUDIES
     from ..experiments.paper_table import CompareConfig
     d = CompareConfig(models=SWEEP_MODELS, seeds=1)
     p = sub.add_parser(
@@ -35,7 +35,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..experiments.paper_studies import sweep, write_sweep
+    from ..experiments.paper_studies import STUDIES, sweep, write_sweep
     from ..threads import set_threads
     if args.quick:
         for k, v in QUICK.items():

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from ..errors import DataError
 from . import CommandError
-from .options import add_bad_rows_option, add_format_options, open_data, reader_spec
+from .options import (add_bad_rows_option, add_format_options, add_json_option, add_threads_option, open_data,
+                      parse_hidden, reader_spec, write_json)
 
 
 def add_parser(sub):
-    from ..models.registry import model_names
+    from ..models.registry import default, model_names
     from ..train import TrainConfig
     d = TrainConfig(epochs=20, lr=3e-3)      # early stopping ends most runs long before 20 epochs
     p = sub.add_parser(
@@ -54,25 +54,15 @@ def add_parser(sub):
                    help=f"optimizer (default {d.optimizer})")
     g.add_argument("--patience", type=int, default=d.patience,
                    help=f"validations without improvement before stopping (default {d.patience}; 0: never)")
-    g.add_argument("--embed-dim", type=int, default=10, help="embedding size K (default 10)")
-    g.add_argument("--hidden", default="400,400,400", help="hidden layer sizes (default 400,400,400)")
-    g.add_argument("--keep-prob", type=float, default=0.5, help="dropout keep probability (default 0.5)")
+    g.add_argument("--embed-dim", type=int, help=f"embedding size K (default {default('embed_dim')})")
+    g.add_argument("--hidden", help=f"hidden layer sizes (default {','.join(map(str, default('hidden')))})")
+    g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    g.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads (default: all cores)")
+    add_threads_option(g)
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
-    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the results as JSON")
+    add_json_option(p)
     p.set_defaults(run=run)
-
-
-def _hidden(text: str) -> tuple:
-    try:
-        sizes = tuple(int(h) for h in text.replace("-", ",").split(",") if h.strip())
-    except ValueError:
-        raise CommandError(f"--hidden must look like 400,400,400, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise CommandError(f"--hidden needs positive sizes, got {text!r}")
-    return sizes
 
 
 def load_splits(args, spec):
@@ -146,14 +136,18 @@ def _scores(model, sets) -> dict:
 def check_train_args(args, hidden) -> None:
     """Everything that can be refused before the data is read (values, memory, output paths)."""
     from ..model_file import model_path
+    from ..models.registry import SPECS
     from .checks import check_args, check_memory, check_outputs, min_params
+    defaults = SPECS[args.model].defaults if args.model in SPECS else {}
+    embed_dim = args.embed_dim if args.embed_dim is not None else defaults.get("embed_dim", 1)
+    hidden = hidden if hidden is not None else defaults.get("hidden", ())
     check_args(args, positive=("epochs", "batch_size", "embed_dim", "min_count", "threads", "max_width"),
                nonnegative=("patience", "hash_buckets"), fraction=("valid_fraction",),
                probability=("keep_prob",), finite_positive=("lr",))
     if args.hash_buckets:                            # at least one hashed field of that many rows
-        check_memory(min_params(args.model, args.hash_buckets, args.embed_dim, hidden),
-                     f"--hash-buckets {args.hash_buckets:,} with --embed-dim {args.embed_dim}")
-    check_memory(min_params(args.model, 0, args.embed_dim, hidden), f"--hidden {args.hidden}")
+        check_memory(min_params(args.model, args.hash_buckets, embed_dim, hidden),
+                     f"--hash-buckets {args.hash_buckets:,} with --embed-dim {embed_dim}")
+    check_memory(min_params(args.model, 0, embed_dim, hidden), f"--hidden {','.join(map(str, hidden))}")
     check_outputs(args, files=("out", "json_path"), folders=("cache",), inputs=("train", "valid", "test"))
     if str(model_path(args.out)) != args.out:        # --out m writes m.npz: check that name too
         from ..data.atomic import check_output_path
@@ -161,14 +155,13 @@ def check_train_args(args, hidden) -> None:
 
 
 def run(args):
-    from ..data.atomic import write_text
     from ..model_file import save_model
-    from ..models.registry import build_model
+    from ..models.registry import SPECS, build_model
     from ..threads import set_threads
     from ..train import TrainConfig, train
     from .checks import check_memory, min_params
 
-    hidden = _hidden(args.hidden)
+    hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
     check_train_args(args, hidden)
     set_threads(args.threads)
     spec = reader_spec(args)
@@ -188,8 +181,10 @@ def run(args):
         where = f"--valid {args.valid}" if args.valid else f"the {args.valid_fraction:g} holdout of --train"
         raise CommandError(f"{where}: all {n_valid:,} labels are {int(pos_valid > 0)}; early stopping on "
                            f"the validation AUC needs both classes")
-    check_memory(min_params(args.model, layout.n_rows, args.embed_dim, hidden),
-                 f"{args.model} on {layout.n_rows:,} table rows with --embed-dim {args.embed_dim}")
+    model_defaults = SPECS[args.model].defaults
+    check_memory(min_params(args.model, layout.n_rows, args.embed_dim or model_defaults.get("embed_dim", 1),
+                            hidden or model_defaults.get("hidden", ())),
+                 f"{args.model} on {layout.n_rows:,} table rows")
     try:
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
@@ -208,13 +203,12 @@ def run(args):
         "data": report,
         "table_rows": layout.n_rows,
     }
-    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "embed_dim",
-                                           "keep_prob", "seed", "min_count", "numeric_mode", "hash_buckets",
-                                           "max_width")}
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "patience", "seed",
+                                           "min_count", "numeric_mode", "hash_buckets", "max_width")}
 
     def save():
         return save_model(args.out, model, enc, spec,
-                          train={"hyper_parameters": {**hyper, "hidden": list(hidden)}, "results": out,
+                          train={"hyper_parameters": {**hyper, **model.config}, "results": out,
                                  "files": {"train": args.train, "valid": args.valid, "test": args.test}})
 
     try:                                             # nothing after training may lose the model
@@ -232,5 +226,5 @@ def run(args):
     print(f"trained {out['epochs_run']} epoch(s) in {result.train_seconds:.1f} s "
           f"({result.samples_per_second:,.0f} samples/s); model written to {path}")
     if args.json_path:
-        write_text(args.json_path, json.dumps(out, indent=2))
+        write_json(args.json_path, out)
     return 0

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  check_file, decoded_lines, finish_file, iter_line_blocks)
+from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
+                  check_file)
 
 SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|", "space": " ", "colon": ":"}
 _KINDS = {"categorical": ("categorical", None), "numeric": ("numeric", None),
@@ -156,7 +155,7 @@ def _names(x) -> list:
     return [n.strip() for n in x if n.strip()]
 
 
-class CsvReader:
+class CsvReader(BlockReader):
     """CSV/TSV file + CsvSchema -> RawChunks.
 
     label         : False to read a file without labels (y = 0); the label column may be absent
@@ -175,19 +174,15 @@ class CsvReader:
         self.columns = schema.column_specs()
         self.stats = ReadStats()
 
-    def chunks(self):
-        """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
-        self.stats = ReadStats()
-        nonfinite = NonFiniteCounter(self.path)
+    def _begin(self):
         self._where = None if self.schema.header else self._positions(self.schema.names, None)
-        for line0, block in iter_line_blocks(self.path, self.block_bytes):
-            chunk = self._parse_block(block, line0, nonfinite)
-            if len(chunk):
-                self.stats.rows += len(chunk)
-                yield chunk
+
+    def _end(self):
         if self._where is None:
             raise DataError("empty file: no header row", self.path)
-        finish_file(self.path, self.stats, nonfinite)
+
+    def _skippable(self):
+        return self._where is not None                             # a bad header is never skipped
 
     def _positions(self, names, line):
         """Column index of the label and of every schema field, from the header (or `columns`)."""
@@ -207,22 +202,15 @@ class CsvReader:
         fields = self.schema.fields
         out = {f[0]: [] for f in fields}
         lines, ys = [], []
-        for line, text, bad in decoded_lines(block, line0, self.path):
-            try:
-                if bad is not None:
-                    raise bad
-                if not text.strip():
-                    continue                                       # blank line
-                cells = self._split(text, line)
-                if self._where is None:                            # the header row
-                    self._where = self._positions(cells, line)
-                    continue
-                y, values = self._parse_row(cells, line, nonfinite)
-            except DataError as err:
-                if not self.skip_bad_rows or self._where is None:
-                    raise
-                self.stats.skip(err)
-                continue
+
+        def parse(text, line):
+            cells = self._split(text, line)
+            if self._where is None:                                # the header row
+                self._where = self._positions(cells, line)
+                return None
+            return self._parse_row(cells, line, nonfinite)
+
+        for line, (y, values) in self._parsed_rows(block, line0, parse):
             lines.append(line)
             ys.append(y)
             for (name, *_), v in zip(fields, values):
@@ -285,7 +273,3 @@ class CsvReader:
                 values.append(cell)
         return y, values
 
-
-def read_schema(path) -> CsvSchema:
-    """CsvSchema.from_file(path)."""
-    return CsvSchema.from_file(Path(path))

@@ -37,8 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries,
-                  decoded_lines)
+from .raw import BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, SparseEntries
 
 
 def parse_field_ranges(spec) -> list:
@@ -107,20 +106,8 @@ class LibSVMReader(BlockReader):
 
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
         lines, ys, counts, fields, feats, vals = [], [], [], [], [], []
-        for line, text, bad in decoded_lines(block, line0, self.path):
-            try:
-                if bad is not None:
-                    raise bad
-                toks = text.split()
-                if not toks:
-                    continue                                   # blank line
-                row = self._parse_tokens(toks, line, nonfinite)
-            except DataError as err:
-                if not self.skip_bad_rows:
-                    raise
-                self.stats.skip(err)
-                continue
-            y, f, k, v = row
+        for line, (y, f, k, v) in self._parsed_rows(
+                block, line0, lambda text, line: self._parse_tokens(text.split(), line, nonfinite)):
             lines.append(line)
             ys.append(y)
             counts.append(len(k))

@@ -34,13 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  check_file, decoded_lines, finish_file, iter_line_blocks)
+from .raw import BLOCK_BYTES, BlockReader, ColumnSpec, RawChunk, ReadStats, TokenLists, check_file
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
-ML100K_MD5 = "0e33842e24a9c977be4e0107933c0723"   # GroupLens publishes this one (ml-100k.zip.md5)
-ML100K_BYTES = 4_924_029
 
 GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
@@ -78,7 +75,7 @@ def _read_table(path: Path, sep: str, min_cols: int, encoding: str) -> dict:
     return rows
 
 
-class MovieLensReader:
+class MovieLensReader(BlockReader):
     """ml-100k directory (or a ratings file inside it) -> RawChunks with the columns above."""
 
     format = "movielens"
@@ -116,33 +113,13 @@ class MovieLensReader:
                                 "genre flags", "|".join(flags))
             self._items[iid] = [g for g, f in zip(GENRES, flags) if f.strip() == "1"]
 
-    def chunks(self):
-        """Yield RawChunks over the ratings file (a fresh pass each call; .stats is reset)."""
+    def _begin(self):
         if self._users is None:
             self._load_side_files()
-        self.stats = ReadStats()
-        nonfinite = NonFiniteCounter(self.path)
-        for line0, block in iter_line_blocks(self.path, self.block_bytes):
-            chunk = self._parse_block(block, line0)
-            if len(chunk):
-                self.stats.rows += len(chunk)
-                yield chunk
-        finish_file(self.path, self.stats, nonfinite)
 
-    def _parse_block(self, block: bytes, line0: int) -> RawChunk:
+    def _parse_block(self, block: bytes, line0: int, nonfinite) -> RawChunk:
         lines, users, items, ratings, times = [], [], [], [], []
-        for line, text, bad in decoded_lines(block, line0, self.path):
-            try:
-                if bad is not None:
-                    raise bad
-                if not text.strip():
-                    continue
-                u, it, r, t = self._parse_rating(text, line)
-            except DataError as err:
-                if not self.skip_bad_rows:
-                    raise
-                self.stats.skip(err)
-                continue
+        for line, (u, it, r, t) in self._parsed_rows(block, line0, self._parse_rating):
             lines.append(line)
             users.append(u)
             items.append(it)

@@ -287,22 +287,57 @@ def bad_text_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> dict:
 
 
 class BlockReader:
-    """Base of the readers whose chunks are simply their blocks parsed one by one.
+    """Base of the readers whose chunks are their blocks parsed one by one.
 
-    A subclass sets path, block_bytes and stats and implements
-    `_parse_block(block, line0, nonfinite) -> RawChunk`.
+    A subclass sets path, block_bytes, skip_bad_rows and stats and implements
+    `_parse_block(block, line0, nonfinite) -> RawChunk`, usually with `_parsed_rows`. `_begin()` and
+    `_end()` run before and after each pass (default: nothing).
     """
 
     def chunks(self):
         """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
         self.stats = ReadStats()
         nonfinite = NonFiniteCounter(self.path)
+        self._begin()
         for line0, block in iter_line_blocks(self.path, self.block_bytes):
             chunk = self._parse_block(block, line0, nonfinite)
             if len(chunk):
                 self.stats.rows += len(chunk)
                 yield chunk
+        self._end()
         finish_file(self.path, self.stats, nonfinite)
+
+    def _begin(self):
+        pass
+
+    def _end(self):
+        pass
+
+    def _skippable(self) -> bool:
+        """May a bad line be skipped now (with skip_bad_rows)? Not while reading a CSV header."""
+        return True
+
+    def _parsed_rows(self, block: bytes, line0: int, parse):
+        """Yield (line, row), row = parse(text, line), for each non-blank line of a block.
+
+        A line that cannot be read (bad text, or parse raising DataError) stops the read with its
+        DataError, or, with skip_bad_rows, is counted in .stats and skipped. parse returns None for
+        a line that is not a row (a header).
+        """
+        for line, text, bad in decoded_lines(block, line0, self.path):
+            try:
+                if bad is not None:
+                    raise bad
+                if not text.strip():
+                    continue                                       # blank line
+                row = parse(text, line)
+            except DataError as err:
+                if not (self.skip_bad_rows and self._skippable()):
+                    raise
+                self.stats.skip(err)
+                continue
+            if row is not None:
+                yield line, row
 
 
 def decoded_lines(block: bytes, line0: int, path):

@@ -186,8 +186,8 @@ class KeyTable:
         probe slot, slot + 1, ... until the key (hit) or an empty slot (absent -> id 0)
 
     Every probe round is one vectorised step over the keys still unresolved, so
-    a lookup of n keys is a few passes over n, not n binary searches (5-15x
-    faster than np.searchsorted on a sorted array for 1k-1M keys). Building
+    a lookup of n keys is a few passes over n, not n binary searches (faster
+    than np.searchsorted on a sorted array: docs/DESIGN.md, "Measured"). Building
     works the same way: in each round the pending keys whose slot is free
     claim it (one winner per slot, via np.unique), the others move one slot on.
     The key 2^64 - 1 marks empty slots and cannot be stored: packed strings

@@ -23,11 +23,8 @@ diamond 3H/4-3H/2-3H/4 (for H = 200: 200-200-200, 100-200-300, 300-200-100,
 The paper ran these studies on its Company* data set, which is not public, so
 only its qualitative findings (above) can be compared.
 
-Run time with the defaults (DeepFM, one seed, 250k synthetic rows, 1 BLAS thread),
-measured on the shared 2-core machine: activation 31 s, dropout 87 s, neurons
-106 s, layers 63 s, shape 34 s; `--study all` 5.5 minutes. Each added model
-multiplies this (IPNN and PNN* cost about 2x DeepFM, the others about 1x);
-`--quick` takes seconds.
+Each study trains every model at every setting: its run time grows with both
+(docs/DESIGN.md, "Measured", has the times of the defaults); `--quick` takes seconds.
 """
 from __future__ import annotations
 
@@ -39,6 +36,7 @@ import numpy as np
 
 from .paper_table import CompareConfig, Splits, load_data, run_one, summarize, warm_up, write_csv
 from ..models.registry import DEEP_MODELS, LABELS
+from .plots import save, subplots
 
 STUDIES = ("activation", "dropout", "neurons", "layers", "shape")
 PAPER_FINDING = {
@@ -126,13 +124,10 @@ def write_sweep(res: SweepResult, out_dir, command=None) -> dict:
 
 def plot_sweep(res: SweepResult, path):
     """The paper's figure style: AUC (left) and log loss (right) against the setting, one line per model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     settings = list(dict.fromkeys(r["setting"] for r in res.rows))
     models = list(dict.fromkeys(r["model"] for r in res.rows))
     x = np.arange(len(settings))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = subplots(1, 2, figsize=(11, 4.2))
     for ax, metric, name in ((axes[0], "auc", "test AUC"), (axes[1], "logloss", "test log loss")):
         for i, m in enumerate(models):
             pts = {r["setting"]: r for r in res.rows if r["model"] == m}
@@ -146,7 +141,5 @@ def plot_sweep(res: SweepResult, path):
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Section 3.3 study '{res.study}' on {res.info['data']} "
                  f"(paper, on its Company* data: {PAPER_FINDING[res.study]})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     return path

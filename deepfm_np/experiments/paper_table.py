@@ -41,9 +41,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..data.dataset import ArrayDataset
-from ..models.registry import LABELS, build_model, model_names
+from ..models.registry import LABELS, build_model, default, model_names
 from ..optim import make_optimizer
 from ..train import TrainConfig, evaluate, train
+from .plots import save, subplots
 
 TABLE2 = ("lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm")
 ABLATIONS = ("deepfm_dnn_only", "deepfm_fm_only")
@@ -70,7 +71,7 @@ class CompareConfig:
     optimizer: str = "adam"             # every model except LR
     lr: float = 3e-3
     l2_embed: float = 0.0
-    embed_dim: int = 10
+    embed_dim: int = default("embed_dim")   # the models' own (the paper's K = 10)
     hidden: tuple = (200, 200, 200)     # the paper: 400-400-400 (half the width: 4x less work per layer)
     keep_prob: float = 0.7              # probability of KEEPING a unit (the paper's "dropout"; it used 0.5)
     activation: str | None = None       # None: each model's default (tanh for IPNN, relu for the rest)
@@ -127,13 +128,12 @@ def load_data(spec="synthetic", rows=250_000, seed=0) -> Splits:
                    the encoder is fitted on the training rows only
     """
     if spec == "synthetic":
-        from .synthetic import make_synthetic, partial_aucs, split, teacher_metrics
-        data = make_synthetic(int(rows), seed=seed)
-        tr, va, te = split(data, (0.8, 0.1, 0.1), seed=seed)
+        from .synthetic import make_splits, partial_aucs, teacher_metrics
+        tr, va, te = make_splits(rows, seed)
         t = teacher_metrics(te)
         info = {"rows": {"train": len(tr), "valid": len(va), "test": len(te)},
                 "teacher_auc": t["auc"], "teacher_logloss": t["logloss"],
-                "oracle_auc": partial_aucs(te), "table_rows": data.layout.n_rows}
+                "oracle_auc": partial_aucs(te), "table_rows": tr.layout.n_rows}
         return Splits(*(ArrayDataset.from_data(d) for d in (tr, va, te)), "synthetic", info)
     if spec.startswith("criteo:"):
         return _load_criteo(spec.split(":", 1)[1], seed)
@@ -330,10 +330,7 @@ def write_csv(rows, path):
 
 def plot_auc(rows, path, info=None):
     """Test AUC per model, mean with a ±1 std error bar; the synthetic teacher's AUC dashed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows) + 4), 4.2))
+    fig, ax = subplots(figsize=(max(6, 0.8 * len(rows) + 4), 4.2))
     x = np.arange(len(rows))
     ax.errorbar(x, [r["auc_mean"] for r in rows], yerr=[r["auc_std"] for r in rows], fmt="o", capsize=4,
                 label="ours (mean ± std over seeds)")
@@ -347,19 +344,14 @@ def plot_auc(rows, path, info=None):
     ax.set_title(f"Test AUC per model ({info['data'] if info else ''})")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
 def plot_time(rows, path):
     """Training time per epoch relative to LR: ours beside the paper's CPU figure (log scale)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     rows = [r for r in rows if r["time_vs_lr"] is not None]
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows) + 2), 4.2))
+    fig, ax = subplots(figsize=(max(6, 0.8 * len(rows) + 2), 4.2))
     x = np.arange(len(rows))
     ours = np.array([r["time_vs_lr"] for r in rows])
     pre = np.array([r["pretrain_vs_lr"] or 0.0 for r in rows])
@@ -375,7 +367,5 @@ def plot_time(rows, path):
     ax.set_title("Training time relative to LR")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     return path

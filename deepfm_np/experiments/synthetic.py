@@ -303,6 +303,14 @@ def split(data: SyntheticData, fractions=(0.8, 0.1, 0.1), seed: int = 0):
     return tuple(data.subset(np.sort(part)) for part in np.split(perm, cuts))
 
 
+def make_splits(rows: int, seed: int = 0):
+    """make_synthetic(rows, seed) cut 80/10/10 with the same seed: (train, valid, test) SyntheticData.
+
+    The demo and `compare` use this one split, so their synthetic numbers are comparable.
+    """
+    return split(make_synthetic(int(rows), seed=seed), (0.8, 0.1, 0.1), seed=seed)
+
+
 def teacher_metrics(data: SyntheticData) -> dict:
     """Bayes-optimal scores on these rows: AUC and log loss of the teacher's own p."""
     return {"auc": auc(data.y, data.p), "logloss": logloss(data.y, data.p)}

@@ -18,8 +18,9 @@ import time
 
 from ..data.dataset import ArrayDataset
 from ..models.registry import build_model
-from .synthetic import make_synthetic, split, teacher_metrics
+from .synthetic import make_splits, teacher_metrics
 from ..train import TrainConfig, evaluate, train
+from .plots import save, subplots
 
 DEMO_MODELS = ("lr", "fm", "deepfm")
 
@@ -38,8 +39,7 @@ def make_demo_data(rows=250_000, data_seed=0):
     data_seed picks the synthetic world (the teacher) and the rows; the training seed is separate,
     so runs with several training seeds measure the models' own spread on the same data.
     """
-    data = make_synthetic(rows, seed=data_seed)
-    tr, va, te = split(data, (0.8, 0.1, 0.1), seed=data_seed)
+    tr, va, te = make_splits(rows, data_seed)
     return ArrayDataset.from_data(tr), ArrayDataset.from_data(va), ArrayDataset.from_data(te), teacher_metrics(te)
 
 
@@ -96,10 +96,7 @@ def format_table(report) -> str:
 
 def plot_curves(report, path):
     """Validation AUC against training samples seen, one line per model, the teacher dashed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = subplots(figsize=(7, 4.2))
     for name, pts in report["curves"].items():
         ax.plot([p["samples"] for p in pts], [p["valid_auc"] for p in pts], marker=".", label=name)
     ax.axhline(report["teacher"]["auc"], color="k", ls="--", lw=1, label="teacher (Bayes-optimal, test)")
@@ -108,9 +105,5 @@ def plot_curves(report, path):
     ax.set_title("deepfm_np demo: synthetic Criteo-shaped data with a known teacher")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=9)   # the empty band below the teacher
-    fig.tight_layout()
-    from ..data.atomic import atomic_write
-    with atomic_write(path, "wb") as f:                  # a Ctrl-C never leaves half a PNG
-        fig.savefig(f, dpi=120, format="png")
-    plt.close(fig)
+    save(fig, path)
     return path

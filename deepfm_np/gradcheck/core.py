@@ -78,6 +78,19 @@ def dense_grad(g, shape):
     return g.to_dense(shape) if isinstance(g, SparseGrad) else np.asarray(g).reshape(shape)
 
 
+def assert_same_grads(got: dict, want: dict, dtype=None) -> None:
+    """AssertionError unless two grads dicts hold the same names and EQUAL arrays (a SparseGrad's rows
+    and values both), of one dtype: how two routes through a model are proven to be twins."""
+    assert set(got) == set(want), (sorted(got), sorted(want))
+    for k in want:
+        g, w = got[k], want[k]
+        if isinstance(w, SparseGrad):
+            np.testing.assert_array_equal(g.rows, w.rows, err_msg=f"{k} rows")
+            g, w = g.values, w.values
+        assert g.dtype == w.dtype and (dtype is None or g.dtype == dtype) and g.shape == w.shape, k
+        np.testing.assert_array_equal(g, w, err_msg=k)
+
+
 def sample_coords(x, rng, max_coords, rows=None):
     """Flat coordinates to check: all of a small array; else a random sample, rows first.
 

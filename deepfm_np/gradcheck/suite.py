@@ -221,5 +221,6 @@ def embedding_path_checks(model, idx, val, y, seed=0, max_coords=40) -> list[Che
     return out
 
 
-def all_checks(seed=0) -> list[CheckResult]:
-    return layer_checks(seed) + [fm_identity_check(seed)] + model_checks(seed=seed)
+def all_checks(names=None, seed=0) -> list[CheckResult]:
+    """What `python -m deepfm_np gradcheck` runs: every layer, the FM identity, the models `names` (all)."""
+    return layer_checks(seed) + [fm_identity_check(seed)] + model_checks(names, seed)

@@ -1,6 +1,6 @@
 """Fast code: Numba kernels, each beside the plain NumPy twin the tests compare it to.
 
-    checks.py        the wrappers' input checks (check_array, check_ids)
+    inputs.py        the wrappers' input checks (check_array, check_ids)
     rows.py          gather, scatter-add, the sparse optimizers' row updates, fused dense Adam
     relu_dropout.py  the MLP's fused (bias +) relu + dropout, forward and backward
     splitmix.py      SplitMix64, the counter-based bits of every dropout mask and of the holdout split

@@ -17,7 +17,7 @@ repeated ids, an empty batch, a single row, float32 and float64.
 
 `error_model="numpy"` on every kernel: a float division by zero gives inf/nan as in NumPy instead of
 raising ZeroDivisionError. This is not fastmath (every operation is still IEEE-exact); it removes a
-branch from every division, which lets LLVM vectorise the loops (dense Adam ran 2x faster).
+branch from every division, which lets LLVM vectorise the loops (docs/DESIGN.md, "Measured").
 
 What is not here: no `fastmath` (it licenses reassociation, which would make a gradient kernel disagree
 with its twin and with finite differences), and no `prange` over occurrences (two threads adding into
@@ -39,10 +39,10 @@ import threading
 import numpy as np
 from numba import njit
 
-from .checks import check_array, check_ids
+from .inputs import check_array, check_ids
 
 # --------------------------------------------------------------------------------------------------
-# checks only the row wrappers need (the shared ones are in checks.py)
+# checks only the row wrappers need (the shared ones are in inputs.py)
 # --------------------------------------------------------------------------------------------------
 
 def _check_unique(rows: np.ndarray) -> None:
@@ -125,8 +125,8 @@ def gather_rows(table: np.ndarray, idx: np.ndarray, out: np.ndarray | None = Non
 #       occurrence into its slot, and the touched scratch entries are reset to -1. Cost O(N + U log U),
 #       no N-long sort and no O(R) work per call: the scratch is allocated once and reused.
 # We use (b), and fall back to (a) when the ids are so large that the scratch would be huge.
-# The sort of the U unique ids is done by NumPy between the two Numba passes: NumPy's SIMD sort is
-# ~10x faster than Numba's np.sort (a plain quicksort) on 30k int64.
+# The sort of the U unique ids is done by NumPy between the two Numba passes: NumPy's SIMD sort beats
+# Numba's np.sort (a plain quicksort) by far (docs/DESIGN.md, "Measured").
 # Both visit the occurrences of a row in their original order, so the sums are bit-identical to
 # np.add.at's, and both return the rows sorted ascending (the SparseGrad contract): deterministic.
 

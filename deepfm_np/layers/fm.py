@@ -28,11 +28,18 @@ import numpy as np
 
 def fm_forward(E):
     """E (B, F, K) field embeddings -> y_pair (B,), cache."""
-    S = E.sum(axis=1)                                          # (B, K)   S_k
-    sq_of_sum = S * S                                          # (B, K)   S_k^2
-    sum_of_sq = np.einsum("bfk,bfk->bk", E, E)                 # (B, K)   sum_i e_{i,k}^2
-    y = 0.5 * (sq_of_sum - sum_of_sq).sum(axis=1)              # (B,)
-    return y, (E, S)
+    S, sum_of_sq = field_sums(E)
+    return fm_pairs(S, sum_of_sq), (E, S)
+
+
+def field_sums(E):
+    """E (B, F, K) -> S (B, K) = sum_i e_{i,k}, sum_of_sq (B, K) = sum_i e_{i,k}^2, in field order."""
+    return E.sum(axis=1), (E * E).sum(axis=1)
+
+
+def fm_pairs(S, sum_of_sq):
+    """S, sum_of_sq (B, K) -> y_pair (B,) = 1/2 sum_k (S_k^2 - sum_i e_{i,k}^2)."""
+    return 0.5 * (S * S - sum_of_sq).sum(axis=1)
 
 
 def fm_backward(dy, cache):

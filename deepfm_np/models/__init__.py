@@ -3,4 +3,4 @@ from .base import Model  # noqa: F401
 from .deepfm import DeepFM  # noqa: F401
 from .fm import FM  # noqa: F401
 from .lr import LR  # noqa: F401
-from .registry import MODELS, build_model, model_names  # noqa: F401
+from .registry import SPECS, build_model, model_names  # noqa: F401

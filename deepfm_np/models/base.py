@@ -12,6 +12,8 @@ calls so that misuse fails loudly. A two-stage model (FNN) also overrides
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..fields import FieldLayout
@@ -22,12 +24,22 @@ from ..layers.activations import sigmoid
 class Model:
     name = "model"
 
+    def __new__(cls, *args, **kwargs):
+        """Record the constructor's keywords once, for every model: `config` (JSON-serialisable, for
+        save/load; the model file rebuilds the model as cls(layout, dtype=..., **config))."""
+        self = super().__new__(cls)
+        if args or kwargs:                  # (copy and pickle call __new__ bare, then restore __dict__)
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items()
+                           if k not in ("self", "layout", "dtype")}
+        return self
+
     def __init__(self, layout: FieldLayout, dtype=np.float32):
         self.layout = layout
         self.dtype = np.dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
         self.sparse_params: frozenset = frozenset()
-        self.config: dict = {}          # constructor keywords, JSON-serialisable (for save/load)
         self._cache = None
 
     # ---- the two calls of a training step ---------------------------------
@@ -84,20 +96,30 @@ class Model:
 
     # ---- shared front end ------------------------------------------------
     def _embed(self, table, idx, val):
-        """Field embeddings E (B, F, K) from table (R, K); pools multi-valued slots into fields."""
-        E, ec = embedding_forward(self.params[table], idx, val)      # (B, S, K)
-        if not self.layout.has_multi:
-            return E, (ec, None)
-        P, pc = field_pool_forward(E, self.layout.slot_field, self.layout.n_fields)
-        return P, (ec, pc)
+        """Field embeddings E (B, F, K) of params[table] (see embed)."""
+        return embed(self.params[table], idx, val, self.layout)
 
     def _embed_backward(self, dE, cache):
         """dE (B, F, K) -> SparseGrad of the table."""
-        ec, pc = cache
-        if pc is not None:
-            dE = field_pool_backward(dE, pc)                         # (B, S, K)
-        return embedding_backward(dE, ec)
+        return embed_backward(dE, cache)
 
     def _init_table(self, name, rows, cols, rng, std):
         shape = (rows,) if cols is None else (rows, cols)
         self.params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
+
+
+def embed(table, idx, val, layout):
+    """Field embeddings E (B, F, K) from table (R, K); pools multi-valued slots into fields."""
+    E, ec = embedding_forward(table, idx, val)                      # (B, S, K)
+    if not layout.has_multi:
+        return E, (ec, None)
+    P, pc = field_pool_forward(E, layout.slot_field, layout.n_fields)
+    return P, (ec, pc)
+
+
+def embed_backward(dE, cache):
+    """dE (B, F, K) -> SparseGrad of the table (U rows)."""
+    ec, pc = cache
+    if pc is not None:
+        dE = field_pool_backward(dE, pc)                            # (B, S, K)
+    return embedding_backward(dE, ec)

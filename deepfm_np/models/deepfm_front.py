@@ -1,82 +1,136 @@
-"""DeepFM's front end fused: embeddings, first-order term and FM pair term in one pass over the rows,
-and both paths of the embedding gradient (plus the first-order rows) in one pass back.
+"""DeepFM's front end: the shared embedding, the first-order term and the FM pair term.
 
-Each kernel sits beside the readable NumPy function it implements (`<name>_numpy`, same signature),
-composed from layers/; tests/test_fused.py compares them.
+    forward(params, idx, val) -> E (B, F, K), y_fm (B,), cache
+        e_f  = V[idx_f] x_f                       (pooled per field when a field is multi-valued)
+        y_fm = w0 + sum_f w[idx_f] x_f  +  1/2 sum_k (S_k^2 - sum_f e_fk^2),   S = sum_f e_f
+    backward(dy, dE_dnn, cache, fm=True, dnn=True) -> {"V": SparseGrad, "w": SparseGrad, "w0": (1,)}
+        dE = [fm] dy (S - e_f)  +  [dnn] dE_dnn   (the two paths into the shared V add; a path that is
+                                                   off is a stop-gradient: the ablations, and
+                                                   DeepFM.embedding_grad_parts, which calls it twice)
 
-    deepfm_front           E = V[idx] x, S = sum_f e_f, first-order and FM terms   (one read of each row)
-    embedding_row_grads    g[b,s] = (dy_b (S_b - e_bs) + dx_bs) * x_bs    FM + DNN paths of dV, per slot
-    deepfm_row_grads       the same with dw's rows dy_b x_bs as an extra column (one scatter for V and w)
+Two implementations of this one signature, and DeepFM picks one in __init__:
+- ReadableFront: composed from layers/ (embedding, pooling, first order, FM), for any layout;
+- FusedFront: for layouts without multi-valued fields (S == F). One Numba pass computes E, S and
+  sum_f e_f^2 (embedding_sums), one pass back gives the rows of dV and dw side by side
+  (deepfm_row_grads), and ONE scatter-add sums both tables, which are read at the same ids.
+They compute the very same numbers: each kernel does its NumPy twin's operations in the twin's
+order (NumPy sums E over the field axis in field order, as the kernel does), and the sums over K
+and over the fields of the first-order term are the same NumPy calls on both routes
+(tests/test_fused.py: kernels vs twins; tests/test_models.py: DeepFM(fused=False) vs the default).
 
-It lives beside models/deepfm.py, the one model it serves, and not in kernels/: its readable twin
-is a composition of layers, and kernels/ import nothing above themselves.
-Shape letters: B batch, F fields (= slots: no multi-valued field), K embedding size, R table rows.
+The kernels live here, beside the one model they serve, and not in kernels/: their readable twins
+are compositions of layers, and kernels/ import nothing above themselves.
+Shape letters: B batch, F fields (= slots S on the fused route), K embedding size, R table rows.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from ..kernels.checks import check_array, check_ids
-from ..layers import embedding_forward, first_order_forward, fm_forward
+from ..kernels.inputs import check_array, check_ids
+from ..layers import (embedding_forward, field_sums, first_order_backward, first_order_forward, fm_backward,
+                      fm_forward, fm_pairs)
+from ..sparse import SparseGrad, rows_to_sparse
+from .base import embed, embed_backward
+
+
+class ReadableFront:
+    """The front end composed from layers/ (any layout, multi-valued fields included)."""
+    fused = False
+
+    def __init__(self, layout):
+        self.layout = layout
+
+    def forward(self, params, idx, val):
+        E, ec = embed(params["V"], idx, val, self.layout)                       # (B, F, K), computed once
+        y1, lc = first_order_forward(params["w"], params["w0"], idx, val)       # (B,)
+        y2, fc = fm_forward(E)                                                  # (B,)  FM pairs
+        return E, y1 + y2, (ec, lc, fc)
+
+    def backward(self, dy, dE_dnn, cache, fm=True, dnn=True):
+        ec, lc, fc = _check_paths(fm, dnn, dE_dnn, cache)
+        dw, dw0 = first_order_backward(dy, lc)
+        dE_fm = fm_backward(dy, fc) if fm else None                             # (B, F, K) FM path
+        dE_dnn = dE_dnn.reshape(fc[0].shape) if dnn else None                   # (B, F, K) DNN path
+        dE = dE_fm + dE_dnn if fm and dnn else (dE_fm if fm else dE_dnn)        # the two paths add
+        return {"V": embed_backward(dE, ec), "w": dw, "w0": dw0}
+
+
+class FusedFront(ReadableFront):
+    """The same front end in two Numba passes; needs S == F (no multi-valued field)."""
+    fused = True
+
+    def __init__(self, layout):
+        if layout.has_multi:
+            raise ValueError("the fused DeepFM front end needs one slot per field (no multi-valued field)")
+        super().__init__(layout)
+
+    def forward(self, params, idx, val):
+        E, S, sq = embedding_sums(params["V"], idx, val)                        # one pass over the rows
+        y1, _ = first_order_forward(params["w"], params["w0"], idx, val)
+        return E, y1 + fm_pairs(S, sq), (idx, val, E, S)
+
+    def backward(self, dy, dE_dnn, cache, fm=True, dnn=True):
+        idx, val, E, S = _check_paths(fm, dnn, dE_dnn, cache)
+        K = E.shape[2]
+        g = deepfm_row_grads(dy, S, E, dE_dnn if dnn else None, val, fm=fm)   # (B*F, K+1)
+        sg = rows_to_sparse(idx.reshape(-1), g)                                 # (U, K+1): one scatter
+        return {"V": SparseGrad(sg.rows, np.ascontiguousarray(sg.values[:, :K])),
+                "w": SparseGrad(sg.rows, np.ascontiguousarray(sg.values[:, K])),
+                "w0": np.array([dy.sum()], dtype=dy.dtype)}
+
+
+def make_front(layout, fused=None):
+    """fused=None: FusedFront when the layout allows it (no multi-valued field), else ReadableFront."""
+    if fused is None:
+        fused = not layout.has_multi
+    return FusedFront(layout) if fused else ReadableFront(layout)
+
+
+def _check_paths(fm, dnn, dE_dnn, cache):
+    if not (fm or dnn):
+        raise ValueError("front backward: at least one of the fm and dnn paths must be on")
+    if dnn and dE_dnn is None:
+        raise ValueError("front backward: the dnn path needs the MLP's input gradient dE_dnn")
+    return cache
 
 
 # --------------------------------------------------------------------------------------------------
-# DeepFM's front end: embeddings, first-order term and FM pair term in one pass over the rows
+# forward: E, S and sum_f e_f^2 in one pass over the rows
 # --------------------------------------------------------------------------------------------------
 
-def deepfm_front_numpy(V, w, w0, idx, val):
-    """The readable composition (layers/embedding.py, layers/fm.py), for S == F (no multi-valued field).
+def embedding_sums_numpy(V, idx, val):
+    """V (R, K), idx (B, F) int64, val (B, F) -> E (B, F, K) = V[idx] x, S (B, K), sq (B, K).
 
-    V (R, K), w (R,), w0 (1,), idx (B, F) int64, val (B, F) ->
-        E  (B, F, K)  e_bf = V[idx_bf] x_bf
-        S  (B, K)     sum_f e_bf
-        y1 (B,)       w0 + sum_f w[idx_bf] x_bf
-        y2 (B,)       1/2 sum_k (S_k^2 - sum_f e_bfk^2)
+    S = sum_f e_f and sq = sum_f e_f^2: layers/fm.py's field_sums, the sums fm_forward takes over the fields.
     """
     E, _ = embedding_forward(V, idx, val)
-    y1, _ = first_order_forward(w, w0, idx, val)
-    y2, (_, S) = fm_forward(E)
-    return E, S, y1, y2
+    S, sq = field_sums(E)
+    return E, S, sq
 
 
 @njit(cache=True, error_model="numpy")
-def _deepfm_front_kernel(V, w, w0, idx, val, E, S, y1, y2):
+def _embedding_sums_kernel(V, idx, val, E, S, sq):
     B, F = idx.shape
     K = V.shape[1]
-    sq = np.zeros(K, dtype=V.dtype)                   # sum_f e_bfk^2 of the current row
     for b in range(B):
-        lin = w0 * 0
         for k in range(K):
             S[b, k] = 0
-            sq[k] = 0
+            sq[b, k] = 0
         for f in range(F):
             r = idx[b, f]
             x = val[b, f]
-            lin += w[r] * x
             for k in range(K):
                 e = V[r, k] * x
                 E[b, f, k] = e
-                S[b, k] += e
-                sq[k] += e * e
-        pair = w0 * 0
-        for k in range(K):
-            pair += S[b, k] * S[b, k] - sq[k]
-        y1[b] = lin + w0
-        y2[b] = 0.5 * pair
+                S[b, k] += e                  # field order, as NumPy's sum over the field axis
+                sq[b, k] += e * e
 
 
-def deepfm_front(V, w, w0, idx, val):
-    """deepfm_front_numpy in one pass: each table row is read once, E is written once.
-
-    Equal to the twin up to the order of the sums over F and K (NumPy sums pairwise, the kernel in
-    field order): |difference| <= ~F * eps * sum of |terms| (tests/test_fused.py).
-    """
+def embedding_sums(V, idx, val):
+    """embedding_sums_numpy in one pass: each table row is read once, E is written once."""
     check_array("V", V, floats=True, ndim=2)
-    check_array("w", w, dtype=V.dtype, ndim=1)
     check_array("idx", idx, dtype=np.int64, ndim=2)
-    if w.shape[0] != V.shape[0]:
-        raise ValueError(f"w has {w.shape[0]} rows but V has {V.shape[0]}")
     if val.shape != idx.shape or val.dtype != V.dtype:
         raise ValueError(f"val must be {V.dtype} of shape {idx.shape}, got {val.dtype} {val.shape}")
     check_ids("idx", idx.reshape(-1), V.shape[0])
@@ -84,97 +138,68 @@ def deepfm_front(V, w, w0, idx, val):
     K = V.shape[1]
     E = np.empty((B, F, K), dtype=V.dtype)
     S = np.empty((B, K), dtype=V.dtype)
-    y1 = np.empty(B, dtype=V.dtype)
-    y2 = np.empty(B, dtype=V.dtype)
-    _deepfm_front_kernel(V, w, V.dtype.type(w0[0]), idx, np.ascontiguousarray(val), E, S, y1, y2)
-    return E, S, y1, y2
+    sq = np.empty((B, K), dtype=V.dtype)
+    _embedding_sums_kernel(V, idx, np.ascontiguousarray(val), E, S, sq)
+    return E, S, sq
 
 
 # --------------------------------------------------------------------------------------------------
-# DeepFM: both paths of the embedding gradient, scaled by the values, in one pass
+# backward: the rows of dV (both paths, scaled by the values) and of dw, in one pass
 # --------------------------------------------------------------------------------------------------
 
-def embedding_row_grads_numpy(dy, S, E, dx, val):
-    """Per-slot gradient rows of V, (B*F, K), for DeepFM without multi-valued fields.
+def deepfm_row_grads_numpy(dy, S, E, dx, val, fm=True):
+    """(B*F, K+1): columns :K the per-slot rows of dV, column K those of dw.
 
-    dy (B,) d loss / d logit, S (B, K) sum of the field embeddings, E (B, F, K) the embeddings,
-    dx (B, F*K) the MLP's input gradient (None when the DNN path is off), val (B, F) the values.
+    dy (B,) d loss / d logit, S (B, K) and E (B, F, K) from the forward, dx (B, F*K) the MLP's input
+    gradient (None: DNN path off), val (B, F) the values; fm=False cuts the FM path off.
         dE_fm = dy (S - E)            (fm_backward)
         dE    = dE_fm + dE_dnn        (the two paths add)
         g     = dE * x                (embedding_backward: de/dV = x)
-    """
-    B, F, K = E.shape
-    dE = dy[:, None, None] * (S[:, None, :] - E)
-    if dx is not None:
-        dE = dE + dx.reshape(B, F, K)
-    return (dE * val[:, :, None]).reshape(B * F, K)
-
-
-@njit(cache=True, error_model="numpy")
-def _embedding_row_grads_kernel(dy, S, E, dx, val, use_dx, out):
-    B, F, K = E.shape
-    for b in range(B):
-        for f in range(F):
-            x = val[b, f]
-            for k in range(K):
-                g = dy[b] * (S[b, k] - E[b, f, k])
-                if use_dx:
-                    g = g + dx[b, f * K + k]
-                out[b * F + f, k] = g * x
-    return out
-
-
-def embedding_row_grads(dy, S, E, dx, val):
-    """Fused embedding_row_grads_numpy (same arguments, same result, one pass, no temporaries)."""
-    _check_row_grad_args(dy, S, E, dx, val)
-    B, F, K = E.shape
-    use_dx = dx is not None
-    out = np.empty((B * F, K), dtype=E.dtype)
-    return _embedding_row_grads_kernel(dy, S, E, dx if use_dx else S, val, use_dx, out)
-
-
-def deepfm_row_grads_numpy(dy, S, E, dx, val):
-    """(B*F, K+1): columns :K the rows of dV (embedding_row_grads_numpy), column K those of dw (dy x).
-
+        g_w   = dy * x                (first_order_backward)
     One array for both tables, because V and w are read at the same ids: one scatter-add then sums
     both (each column is summed on its own, so the result equals two separate scatter-adds).
     """
     B, F, K = E.shape
-    gV = embedding_row_grads_numpy(dy, S, E, dx, val)                    # (B*F, K)
-    gw = (dy[:, None] * val).reshape(-1, 1)                              # (B*F, 1) first_order_backward
+    if fm:
+        dE = fm_backward(dy, (E, S))
+        if dx is not None:
+            dE = dE + dx.reshape(B, F, K)
+    else:
+        dE = dx.reshape(B, F, K)
+    gV = (dE * val[:, :, None]).reshape(B * F, K)
+    gw = (dy[:, None] * val).reshape(-1, 1)
     return np.concatenate([gV, gw], axis=1)
 
 
 @njit(cache=True, error_model="numpy")
-def _deepfm_row_grads_kernel(dy, S, E, dx, val, use_dx, out):
+def _deepfm_row_grads_kernel(dy, S, E, dx, val, use_fm, use_dx, out):
     B, F, K = E.shape
     for b in range(B):
         for f in range(F):
             x = val[b, f]
             n = b * F + f
             for k in range(K):
-                g = dy[b] * (S[b, k] - E[b, f, k])
-                if use_dx:
-                    g = g + dx[b, f * K + k]
+                if use_fm:
+                    g = dy[b] * (S[b, k] - E[b, f, k])
+                    if use_dx:
+                        g = g + dx[b, f * K + k]
+                else:
+                    g = dx[b, f * K + k]
                 out[n, k] = g * x
             out[n, K] = dy[b] * x
     return out
 
 
-def deepfm_row_grads(dy, S, E, dx, val):
-    """Fused deepfm_row_grads_numpy (same arguments, same numbers, one pass)."""
-    _check_row_grad_args(dy, S, E, dx, val)
+def deepfm_row_grads(dy, S, E, dx, val, fm=True):
+    """Fused deepfm_row_grads_numpy (same arguments, same numbers, one pass, no temporaries)."""
     B, F, K = E.shape
-    out = np.empty((B * F, K + 1), dtype=E.dtype)
-    use_dx = dx is not None
-    return _deepfm_row_grads_kernel(dy, S, E, dx if use_dx else S, val, use_dx, out)
-
-
-def _check_row_grad_args(dy, S, E, dx, val):
-    B, F, K = E.shape
-    for name, arr, shape in (("dy", dy, (B,)), ("S", S, (B, K)), ("val", val, (B, F)),
-                             ("dx", dx, (B, F * K))):
+    for name, arr, shape in (("dy", dy, (B,)), ("S", S, (B, K)), ("val", val, (B, F)), ("dx", dx, (B, F * K))):
         if arr is None and name == "dx":
             continue
         if arr.shape != shape or arr.dtype != E.dtype or not arr.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous {E.dtype} of shape {shape}, got {arr.dtype} {arr.shape}")
+    if not fm and dx is None:
+        raise ValueError("deepfm_row_grads: with fm=False the gradient needs dx")
+    out = np.empty((B * F, K + 1), dtype=E.dtype)
+    use_dx = dx is not None
+    return _deepfm_row_grads_kernel(dy, S, E, dx if use_dx else S, val, bool(fm), use_dx, out)

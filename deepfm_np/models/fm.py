@@ -17,7 +17,6 @@ class FM(Model):
 
     def __init__(self, layout, embed_dim=10, init_std=0.01, seed=0, dtype=np.float32):
         super().__init__(layout, dtype)
-        self.config = dict(embed_dim=embed_dim, init_std=init_std, seed=seed)
         rng = np.random.default_rng(seed)
         self._init_table("V", layout.n_rows, embed_dim, rng, init_std)   # (R, K)
         self.params["w"] = np.zeros(layout.n_rows, dtype=self.dtype)    # (R,)

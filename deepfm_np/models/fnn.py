@@ -35,8 +35,6 @@ class FNN(Model):
     def __init__(self, layout, embed_dim=10, hidden=(400, 400, 400), activation="relu", keep_prob=0.5,
                  init_std=0.01, pretrain_epochs=None, seed=0, dtype=np.float32):
         super().__init__(layout, dtype)
-        self.config = dict(embed_dim=embed_dim, hidden=list(hidden), activation=activation,
-                           keep_prob=keep_prob, init_std=init_std, pretrain_epochs=pretrain_epochs, seed=seed)
         rng = np.random.default_rng(seed)
         R, F, K = layout.n_rows, layout.n_fields, embed_dim
         self._init_table("V", R, K, rng, init_std)                         # (R, K) overwritten by stage 1

@@ -17,7 +17,6 @@ class LR(Model):
 
     def __init__(self, layout, seed=0, dtype=np.float32):
         super().__init__(layout, dtype)
-        self.config = dict(seed=seed)
         self.params["w"] = np.zeros(layout.n_rows, dtype=self.dtype)   # (R,)
         self.params["w0"] = np.zeros(1, dtype=self.dtype)              # (1,)
         self.sparse_params = frozenset({"w"})

@@ -41,8 +41,6 @@ class PNN(Model):
         if not products or any(p not in PRODUCTS for p in products) or len(set(products)) != len(products):
             raise ValueError(f"PNN: products must be distinct names from {sorted(PRODUCTS)}, got {products}")
         self.products = products
-        self.config = dict(products=list(products), embed_dim=embed_dim, hidden=list(hidden),
-                           activation=activation, keep_prob=keep_prob, init_std=init_std, seed=seed)
         rng = np.random.default_rng(seed)
         F, K = layout.n_fields, embed_dim
         self._init_table("V", layout.n_rows, K, rng, init_std)               # (R, K)

@@ -30,8 +30,6 @@ class WideDeep(Model):
         if wide not in ("lr", "fm"):
             raise ValueError(f"WideDeep: wide must be 'lr' or 'fm', got {wide!r}")
         self.wide = wide
-        self.config = dict(wide=wide, embed_dim=embed_dim, hidden=list(hidden), activation=activation,
-                           keep_prob=keep_prob, init_std=init_std, seed=seed)
         rng = np.random.default_rng(seed)
         R, F, K = layout.n_rows, layout.n_fields, embed_dim
         self.params["w"] = np.zeros(R, dtype=self.dtype)                     # (R,)  wide first order
