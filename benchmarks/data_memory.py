@@ -17,6 +17,15 @@ child process and reports that process's peak resident memory
 
 If the streaming path is right, the peak RSS of `stream` is (nearly) the same
 for 1M and 4M rows: it depends on the block sizes and the vocabularies, not on N.
+
+    python benchmarks/data_memory.py --wide           # one very wide row (issue 10)
+
+`--wide` writes a libSVM file of 3,000 rows of 20 features plus ONE row of
+20,000 features (and a libFFM file whose wide row spans 2,000 fields), then
+reads, encodes and trains DeepFM for one epoch in a child process, once as
+before (max_slots=None: every row padded to the widest) and once with the
+default max_slots (the wide row skipped as a bad row with skip_bad_rows), and
+reports each child's peak RSS and training samples/s - the ratio is what counts.
 """
 from __future__ import annotations
 
@@ -97,6 +106,70 @@ class Clock:
         return out
 
 
+def write_wide_libsvm(path: Path, ffm: bool, n_rows: int = 3000, width: int = 20, wide: int = 20_000,
+                      seed: int = 0) -> None:
+    """n_rows rows of `width` features (libSVM) or fields (libFFM), and at row 100 one row of `wide`."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for r in range(n_rows + 1):
+        w = wide if r == 100 else width
+        feats = rng.integers(0, 50, w) + 50 * np.arange(w)               # feature j from its own range
+        if ffm:
+            body = " ".join(f"{j}:{k}:1" for j, k in enumerate(feats.tolist()))
+        else:
+            body = " ".join(f"{k}:1" for k in feats.tolist())
+        lines.append(f"{int(rng.random() < 0.3)} {body}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def wide_child(path: str, mode: str) -> dict:
+    """Read + encode + one DeepFM epoch of a wide-row file; mode "padded" (before) or "capped" (after)."""
+    import warnings
+
+    from deepfm_np.data import LibSVMReader, encode, fit_encoder
+    from deepfm_np.data.dataset import ArrayDataset
+    from deepfm_np.models.registry import build_model
+    from deepfm_np.train import TrainConfig, train
+
+    ffm = path.endswith(".ffm")
+    kw = {"max_slots": None} if mode == "padded" else {"skip_bad_rows": True}
+    reader = LibSVMReader(path, ffm=ffm, fields="single", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        enc = fit_encoder(reader, min_count=1)
+        d = encode(reader, enc)
+    ds = ArrayDataset(d.idx, d.val, d.y, d.layout, validate=False)
+    model = build_model("deepfm", d.layout, embed_dim=10, hidden=(400, 400, 400), seed=0)
+    res = train(model, ds, None, TrainConfig(epochs=1, batch_size=1024, progress=False))
+    return {"rows": d.n, "skipped": reader.stats.skipped, "fields": d.layout.n_fields, "slots": d.layout.n_slots,
+            "samples_per_s": res.samples_per_second, "peak_rss_mb": peak_rss_mb()}
+
+
+def wide_main(work: Path) -> dict:
+    results = {}
+    for ext in ("svm", "ffm"):
+        path = work / f"wide.{ext}"
+        write_wide_libsvm(path, ffm=ext == "ffm", wide=20_000 if ext == "svm" else 2_000)
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        for mode in ("padded", "capped", "padded", "capped"):          # alternated: the machine is noisy
+            res = subprocess.run([sys.executable, __file__, "--child", "wide", str(path), mode],
+                                 capture_output=True, text=True, env=env)
+            if res.returncode:
+                raise RuntimeError(f"wide child failed:\n{res.stderr}")
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            results.setdefault(ext, {}).setdefault(mode, []).append(r)
+        pad, cap = results[ext]["padded"], results[ext]["capped"]
+        best = {m: max(x["samples_per_s"] for x in results[ext][m]) for m in ("padded", "capped")}
+        rss = {m: max(x["peak_rss_mb"] for x in results[ext][m]) for m in ("padded", "capped")}
+        print(f"lib{'svm' if ext == 'svm' else 'ffm'}, {pad[0]['rows']:,} rows, one of them wide: "
+              f"padded to the widest (before): {pad[0]['slots']:,} slots, peak RSS {rss['padded']:.0f} MB, "
+              f"{best['padded']:,.0f} samples/s;  max_slots {cap[0]['skipped']} row skipped (after): "
+              f"{cap[0]['slots']:,} slots, peak RSS {rss['capped']:.0f} MB, {best['capped']:,.0f} samples/s  "
+              f"(RSS ratio {rss['padded'] / rss['capped']:.1f}x, speed ratio "
+              f"{best['capped'] / best['padded']:.1f}x)")
+    return results
+
+
 def child(stage: str, path: str, work: str) -> dict:
     from deepfm_np.data import CachedDataset, CriteoReader, Encoder, build_cache
 
@@ -104,6 +177,8 @@ def child(stage: str, path: str, work: str) -> dict:
     if stage == "generate":
         write_synthetic_criteo(Path(path), int(work))
         return out
+    if stage == "wide":
+        return {**out, **wide_child(path, work)}
     clock = Clock()
     if stage == "parse":
         n = sum(len(c) for c in CriteoReader(path).chunks())
@@ -146,10 +221,22 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a fresh temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--wide", action="store_true", help="only the one-very-wide-row libSVM/libFFM measurement")
     ap.add_argument("--child", nargs=3, metavar=("STAGE", "FILE", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
+        return 0
+    if args.wide:
+        work = args.dir or Path(tempfile.mkdtemp(prefix="deepfm_np_bench_"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            results = {"wide": wide_main(work)}
+        finally:
+            if args.dir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
         return 0
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="deepfm_np_bench_"))

@@ -27,6 +27,7 @@ COMMANDS = {
     "compare": "compare_cmd",
     "sweep": "sweep_cmd",
     "download": "download_cmd",
+    "scale-train": "scale_train_cmd",
 }
 
 

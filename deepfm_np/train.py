@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .losses import bce_with_logits
 from .metrics import auc, logloss
 from .optim import make_optimizer
+from .threads import AutoThreads, set_threads
+from .models.step import make_step
 
 
 class TrainingDiverged(FloatingPointError):
@@ -48,6 +49,8 @@ class TrainConfig:
     seed: int = 0                   # shuffling and dropout
     progress: bool = True           # a progress bar with the running loss (on stderr)
     eval_batch_size: int = 8192
+    fused: bool = True              # FM and LR: one fused Numba step (models/step.py); False: the readable layers
+    threads: object = None          # None: as set; n: set_threads(n); "auto": threads.AutoThreads picks 1 or all
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -69,6 +72,7 @@ class TrainResult:
     pretrain_cpu_seconds: float = 0.0
     samples_seen: int = 0
     stopped_early: bool = False
+    threads_log: list = field(default_factory=list)  # --threads auto: (step, event, threads) of its choices
 
     @property
     def samples_per_second(self) -> float:
@@ -110,6 +114,11 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         optimizer = make_optimizer(cfg.optimizer, model.params, sparse=model.sparse_params, lr=cfg.lr,
                                    l2_sparse=cfg.l2_embed)
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    step_fn = make_step(model, optimizer, dropout_rng, fused=cfg.fused)   # the route, chosen once
+    tuner = AutoThreads() if cfg.threads == "auto" else None   # times the steps, keeps the faster setting
+    if isinstance(cfg.threads, int):
+        set_threads(cfg.threads)
+    shown = (lambda: {"threads": tuner.label}) if tuner is not None else dict   # for the progress line
     sign = 1.0 if cfg.metric == "auc" else -1.0      # larger score = better
     result = TrainResult()
     pre = model.pretrain(train_data, valid_data, cfg, fit=train)   # a two-stage model's stage 1 (FNN), or None
@@ -140,16 +149,18 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         if on_eval is not None:
             on_eval(rec)
         if bar is not None and valid_data is not None:
-            bar.set_postfix(loss=f"{running:.4f}", valid_auc=f"{rec['valid_auc']:.4f}")
+            bar.set_postfix(loss=f"{running:.4f}", valid_auc=f"{rec['valid_auc']:.4f}", **shown())
         return cfg.patience > 0 and bad_evals >= cfg.patience
 
     try:
         for epoch in range(1, cfg.epochs + 1):
             stop = False
             clock.start()
-            for idx, val, y in train_data.iter_batches(cfg.batch_size, shuffle_rng, shuffle=True):
-                logits = model.forward(idx, val, train=True, rng=dropout_rng, check=False)  # validated once
-                loss, dlogits = bce_with_logits(logits, y)
+            for batch in step_fn.batches(train_data, cfg.batch_size, shuffle_rng):
+                t_step = time.perf_counter()
+                loss = step_fn(*batch)                   # forward, loss, backward, update (models/step.py)
+                if tuner is not None:
+                    tuner.observe(time.perf_counter() - t_step, len(batch[-1]))
                 if not math.isfinite(loss):
                     _restore(model, best_params)
                     raise TrainingDiverged(
@@ -157,15 +168,13 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                         f"(lr={cfg.lr}, optimizer={cfg.optimizer}). Try a smaller --lr, or check the "
                         f"input values for huge numbers (numeric fields are best log-transformed)."
                         + (" The best parameters so far were restored." if best_params is not None else ""))
-                model_grads = model.backward(dlogits)
-                optimizer.step(model_grads)
                 step += 1
-                result.samples_seen += len(y)
+                result.samples_seen += len(batch[-1])    # y, or the fused step's rows
                 running = loss if running is None else 0.98 * running + 0.02 * loss
                 if bar is not None:
                     bar.update(1)
                     if step % 20 == 0:
-                        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                        bar.set_postfix(loss=f"{running:.4f}", **shown(), refresh=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch != 0:
                     clock.stop(result)
                     stop = validate(epoch)
@@ -180,6 +189,8 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         if bar is not None:
             bar.close()
     _restore(model, best_params)
+    if tuner is not None:
+        result.threads_log = list(tuner.history)
     return result
 
 

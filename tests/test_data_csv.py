@@ -86,9 +86,10 @@ def test_bad_schema_files(tmp_path, text, pattern):
     ("user,item,age,price,genres,click,comment\nu1,i1,abc,1,,1,\n", r"line 2, column 3 \(age\): not a number: 'abc'"),
     ("user,item,age,price,genres,click,comment\nu1,i1,1,1,,2,\n", r"line 2, column 6 \(click\): label must be 0 or 1"),
     ("user,item,age,price,genres,click,comment\nu1,i1,1\n", r"line 2: expected 7 columns .*got 3"),
-    ("user,item,age,price,click\nu1,i1,1,1,1\n", r"line 1: columns \['genres'\] of the schema are not in the header"),
+    ("user,item,age,price,click\nu1,i1,1,1,1\n",
+     r"line 1: first line does not look like a header: columns \['genres'\] of the schema are not in it"),
     ("user,item,age,price,genres,click,comment\nu1,i1,1,1,\"a\nb\",1,\n", "line 2: bad CSV quoting|line break"),
-    ("user,user,age,price,genres,click,comment\n", "more than once"),
+    ("user,item,age,price,genres,click,user\n", "more than once"),
     ("", "empty file"),
     ("user,item,age,price,genres,click,comment\n", "empty file: no data rows"),
 ])

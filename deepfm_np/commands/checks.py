@@ -31,8 +31,9 @@ def check_args(args, *, positive=(), nonnegative=(), fraction=(), probability=()
     fraction        : 0 < x < 1           probability : 0 < x <= 1
     finite_positive : finite float > 0
     """
-    def get(name):
-        return getattr(args, name, None)
+    def get(name):                                   # only numbers are checked ("--threads auto" is not one)
+        v = getattr(args, name, None)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     for name in positive:
         v = get(name)

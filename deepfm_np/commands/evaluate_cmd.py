@@ -1,7 +1,8 @@
 """`python -m deepfm_np evaluate`: AUC, log loss, rows and OOV rate of a saved model on a data file."""
 from __future__ import annotations
 
-from .options import add_bad_rows_option, add_json_option, add_threads_option, open_data, write_json
+from .options import (add_bad_rows_option, add_json_option, add_threads_option, open_data, skipped_lines,
+                      write_json)
 
 
 def add_parser(sub):
@@ -56,6 +57,8 @@ def run(args):
     print(f"{out['model']} on {args.data}: AUC {out['auc']:.4f}  log loss {out['logloss']:.4f}  "
           f"rows {out['rows']:,}  OOV rate {out['oov_rate']:.2%}"
           + (f"  skipped {out['skipped_rows']:,} bad rows" if out["skipped_rows"] else ""))
+    for text in skipped_lines("", reader.stats.skipped, reader.stats.first_skipped)[1:]:
+        print(text)                                   # why rows were skipped: the first reasons, lines
     if args.json_path:
         write_json(args.json_path, out)
     return 0

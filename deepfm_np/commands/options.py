@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import sys
 
+from ..data.raw import MAX_SLOTS
 from ..errors import DataError
 from . import CommandError
 
@@ -11,10 +13,25 @@ THREADS_HELP_ONE = ("BLAS and Numba threads (default 1: on a shared or busy mach
                     "idle machine)")
 
 
-def add_threads_option(p, default=None) -> None:
-    """--threads N: BLAS and Numba threads (None: all cores)."""
+def add_threads_option(p, default=None, auto=False) -> None:
+    """--threads N: BLAS and Numba threads (None: all cores). auto=True (training): also --threads auto, the
+    default, which times 1 thread and all cores during training and keeps the faster (threads.AutoThreads)."""
+    if auto:
+        p.add_argument("--threads", type=_threads_or_auto, default="auto",
+                       help="BLAS and Numba threads, or auto: time 1 thread and all cores during training and keep "
+                            "the faster, again when the step time moves (default auto)")
+        return
     p.add_argument("--threads", type=int, default=default,
                    help="BLAS and Numba threads (default: all cores)" if default is None else THREADS_HELP_ONE)
+
+
+def _threads_or_auto(text: str):
+    import argparse
+    from ..threads import parse_threads
+    try:
+        return parse_threads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_json_option(p, what="the results") -> None:
@@ -59,10 +76,14 @@ def add_format_options(p) -> None:
     g.add_argument("--no-header", action="store_true", help="the file has no header row (give --columns)")
     g.add_argument("--columns", metavar="NAMES", help="comma-separated names of all columns (with --no-header)")
     g = p.add_argument_group("libsvm format")
-    g.add_argument("--fields", default="single",
-                   help="how libSVM features map to fields: single (one multi-valued field, the default; "
+    g.add_argument("--fields", default="auto",
+                   help="how libSVM features map to fields: auto (the default: position when every training "
+                        "row has the same number of features, else single), single (one multi-valued field; "
                         "FM/DeepFM then see no field pairs), position (the j-th feature of a row is field j), "
                         "or index ranges like user:1-943,item:944-2625")
+    g.add_argument("--max-slots", type=int, default=MAX_SLOTS, metavar="N",
+                   help=f"libsvm/libffm/csv lists: most features a row may have (default {MAX_SLOTS}); every "
+                        "row is padded to the widest, so wider rows are bad rows (see --skip-bad-rows)")
 
 
 def add_bad_rows_option(p) -> None:
@@ -91,15 +112,42 @@ def reader_spec(args) -> dict:
             raise
         except ValueError as e:
             raise CommandError(f"bad CSV schema: {e}") from None
-        spec["schema"] = schema.to_dict()
+        spec["schema"] = schema.learn_header(args.train).to_dict()   # names, to tell other files' headers
     elif args.format in ("libsvm", "libfm"):
-        if args.fields not in ("single", "position"):
+        if args.fields not in ("auto", "single", "position"):
             try:
                 parse_field_ranges(args.fields)
             except ValueError as e:
                 raise CommandError(f"--fields: {e}") from None
-        spec["fields"] = args.fields
+        spec["fields"] = _resolve_fields(args)
+    if args.max_slots < 1:
+        raise CommandError(f"--max-slots must be >= 1, got {args.max_slots}")
+    if args.format in ("libsvm", "libfm", "libffm", "csv"):
+        spec["max_slots"] = args.max_slots
     return spec
+
+
+def _resolve_fields(args) -> str:
+    """--fields auto resolved on the training file; the number of fields always printed, and a loud
+    warning when a model that needs field pairs is left with a single field."""
+    from ..data.libsvm import auto_fields
+    fields = args.fields
+    if fields == "auto":
+        a = auto_fields(args.train)
+        fields = a["mode"]
+        if fields == "position":
+            why = f"every row of {args.train} has {a['max']:,} features"
+        else:
+            why = f"the rows of {args.train} have {a['min']:,} to {a['max']:,} features"
+        print(f"--fields auto: {why} -> {fields}: {a['n_fields']:,} field(s)")
+    elif fields in ("single", "position"):
+        print(f"--fields {fields}" + (": 1 field" if fields == "single" else ": one field per position"))
+    if fields == "single" and getattr(args, "model", "lr") != "lr":
+        print(f"WARNING: --model {args.model} models pairs of fields, and with one field (--fields single) "
+              "it has none: it learns no more than logistic regression. If each row lists the same fields in "
+              "the same order, pass --fields position; if features come from known index ranges, pass them "
+              "(e.g. --fields user:1-943,item:944-2625).", file=sys.stderr)
+    return fields
 
 
 def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
@@ -110,4 +158,13 @@ def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
                            f"line reads ({', '.join(FORMATS)}); use it from Python")
     schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
     kw = {"fields": spec["fields"]} if spec.get("fields") else {}
+    if spec["format"] in ("libsvm", "libfm", "libffm", "csv"):
+        kw["max_slots"] = spec.get("max_slots", MAX_SLOTS)
     return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, label=label, schema=schema, **kw)
+
+
+def skipped_lines(name: str, skipped: int, first_skipped: list) -> list:
+    """'  NAME: skipped N bad row(s):' then the first reasons with their lines (nothing when none)."""
+    from ..data.raw import skipped_report
+    lines = skipped_report(skipped, first_skipped)
+    return [f"  {name}: {lines[0]}"] + [f"  {t}" for t in lines[1:]] if lines else []

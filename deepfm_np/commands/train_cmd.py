@@ -7,7 +7,7 @@ import time
 from ..errors import DataError
 from . import CommandError
 from .options import (add_bad_rows_option, add_format_options, add_json_option, add_threads_option, open_data,
-                      parse_hidden, reader_spec, write_json)
+                      parse_hidden, reader_spec, skipped_lines, write_json)
 
 
 def add_parser(sub):
@@ -58,7 +58,7 @@ def add_parser(sub):
     g.add_argument("--hidden", help=f"hidden layer sizes (default {','.join(map(str, default('hidden')))})")
     g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
-    add_threads_option(g)
+    add_threads_option(g, auto=True)
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
     add_json_option(p)
@@ -100,7 +100,7 @@ def load_splits(args, spec):
             stats = d.stats.to_dict()
         sets[name] = ds
         report[name] = {"rows": ds.n, "skipped_rows": r.stats.skipped, "oov_rate": stats["oov_rate"],
-                        "nonfinite_values": r.stats.nonfinite}
+                        "nonfinite_values": r.stats.nonfinite, "first_skipped": list(r.stats.first_skipped)}
     return enc, sets, report
 
 
@@ -163,7 +163,7 @@ def run(args):
 
     hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
     check_train_args(args, hidden)
-    set_threads(args.threads)
+    set_threads(None if args.threads == "auto" else args.threads)
     spec = reader_spec(args)
     t0 = time.perf_counter()
     enc, sets, report = load_splits(args, spec)
@@ -172,8 +172,8 @@ def run(args):
     print(f"data: {sizes}; {layout.n_fields} fields, {layout.n_rows:,} table rows "
           f"({time.perf_counter() - t0:.1f} s to read and encode)")
     for k, v in report.items():
-        if v["skipped_rows"]:
-            print(f"  {k}: skipped {v['skipped_rows']:,} bad rows")
+        for text in skipped_lines(k, v["skipped_rows"], v["first_skipped"]):   # how many, and why
+            print(text)
         if k != "train" and v["oov_rate"]:
             print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
     n_valid, pos_valid = _label_counts(sets["valid"])
@@ -189,7 +189,8 @@ def run(args):
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                          patience=args.patience, seed=args.seed, progress=args.progress is not False)
+                          patience=args.patience, seed=args.seed, progress=args.progress is not False,
+                          threads=args.threads)
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"training {args.model}: {model.n_params():,} parameters")

@@ -30,31 +30,34 @@ from .csvschema import CsvReader, CsvSchema
 from .libsvm import LibSVMReader
 from .movielens import MovieLensReader, download_movielens
 from .preprocess import EncodedData, EncodeStats, Encoder, encode, fit_encoder
-from .raw import ColumnSpec, RawChunk, ReadStats
+from .raw import MAX_SLOTS, ColumnSpec, RawChunk, ReadStats
 from .split import HoldoutReader
 
 FORMATS = ("criteo", "libsvm", "libffm", "csv", "movielens")
 
 
 def open_reader(fmt: str, path, *, skip_bad_rows: bool = False, label: bool = True,
-                schema: CsvSchema | None = None, fields="single", **kw):
+                schema: CsvSchema | None = None, fields="auto", max_slots=MAX_SLOTS, **kw):
     """A reader for `path` in format `fmt` (one of FORMATS).
 
     skip_bad_rows : skip and count bad rows instead of raising DataError
     label         : criteo/csv: False for files without a label column
     schema        : csv only (CsvSchema, e.g. CsvSchema.from_file(...))
-    fields        : libsvm only: "single" | "position" | "name:lo-hi,..." (see libsvm.py)
+    fields        : libsvm only: "auto" | "single" | "position" | "name:lo-hi,..." (see libsvm.py)
+    max_slots     : libsvm/libffm/csv multi columns: most values per row (wider rows are bad rows)
+
+    Files ending in .gz, .bz2 or .xz are decompressed as they are read; a UTF-8 BOM is dropped.
     """
     if fmt == "criteo":
         return CriteoReader(path, label=label, skip_bad_rows=skip_bad_rows, **kw)
     if fmt in ("libsvm", "libfm"):
-        return LibSVMReader(path, fields=fields, skip_bad_rows=skip_bad_rows, **kw)
+        return LibSVMReader(path, fields=fields, skip_bad_rows=skip_bad_rows, max_slots=max_slots, **kw)
     if fmt == "libffm":
-        return LibSVMReader(path, ffm=True, skip_bad_rows=skip_bad_rows, **kw)
+        return LibSVMReader(path, ffm=True, skip_bad_rows=skip_bad_rows, max_slots=max_slots, **kw)
     if fmt == "csv":
         if schema is None:
             raise ValueError("format csv needs a schema (a schema file or --label/--categorical/... flags)")
-        return CsvReader(path, schema, label=label, skip_bad_rows=skip_bad_rows, **kw)
+        return CsvReader(path, schema, label=label, skip_bad_rows=skip_bad_rows, max_slots=max_slots, **kw)
     if fmt == "movielens":
         return MovieLensReader(path, skip_bad_rows=skip_bad_rows, **kw)
     raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")

@@ -9,6 +9,14 @@ One row per line, tab-separated, no header, 40 columns:
 (39 columns, without the label, when `label=False`, as in Criteo's own
 unlabeled test file.) Blank lines are ignored; '\\r\\n' line ends are accepted.
 
+Rows written by tools that strip trailing empty fields have fewer columns
+(37-39): as long as a row still holds the label and I1..I13, its missing
+trailing columns are read as missing values, and the rows so read are
+counted (`reader.stats.notes`) and reported in one warning per file. A row
+with too many columns, or too few for the label and the integers, is bad.
+A file whose rows all have 39 columns is almost surely unlabeled: it is
+refused with a hint to pass label=False (--no-label).
+
 The file is read in blocks of a few MB and each block is parsed with the
 vectorised tricks of `fastparse.py`, so reading stays well above the
 training throughput (measured in benchmarks/data_memory.py). Numbers that
@@ -25,8 +33,8 @@ import numpy as np
 
 from ..errors import DataError
 from .fastparse import byte_windows, pack_cells, parse_int_cells, split_delimited
-from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, PackedStrings, RawChunk, ReadStats,
-                  bad_text_lines, line_bounds, parse_float)
+from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, Notes, PackedStrings, RawChunk,
+                  ReadStats, bad_text_lines, line_bounds, parse_float)
 
 INT_NAMES = tuple(f"I{i}" for i in range(1, 14))
 CAT_NAMES = tuple(f"C{i}" for i in range(1, 27))
@@ -53,6 +61,7 @@ class CriteoReader(BlockReader):
                         + tuple(ColumnSpec(n, "categorical") for n in CAT_NAMES))
         self.names = (("label",) if self.label else ()) + INT_NAMES + CAT_NAMES  # file columns
         self.stats = ReadStats()
+        self.notes = Notes(path)
 
     # ---- one block ---------------------------------------------------------------------
     def _parse_block(self, block: bytes, line0: int, nonfinite: NonFiniteCounter) -> RawChunk:
@@ -67,10 +76,20 @@ class CriteoReader(BlockReader):
 
         for i, (msg, value) in bad_text_lines(block, starts, ends).items():
             report(i, 0, DataError(msg, self.path, line0 + i, value=value))
-        ncols, good, cs, ce = split_delimited(a, starts, ends, newlines, n_cols)
-        for i in np.flatnonzero(~good & (ncols > 0)).tolist():
+        min_cols = (1 if self.label else 0) + len(INT_NAMES)
+        ncols, good, cs, ce = split_delimited(a, starts, ends, newlines, n_cols, min_cols=min_cols)
+        used = ncols > 0
+        if self.label and line0 == 1 and used.any() and (ncols[used] == n_cols - 1).all():
+            raise DataError(f"every row has {n_cols - 1} tab-separated columns, one fewer than a labeled "
+                            f"Criteo file ({self._expected()}): for a file without a label column (like "
+                            f"Criteo's test file) pass --no-label (label=False)", self.path)
+        for i in np.flatnonzero(~good & used).tolist():
+            got = int(ncols[i])
+            why = "too many" if got > n_cols else f"too few to hold {self._needed()}"
+            if not self.label and got == n_cols + 1:
+                why += "; if the file has a label column, do not pass --no-label"
             report(i, 0, DataError(
-                f"expected {n_cols} tab-separated columns ({self._expected()}), got {int(ncols[i])}",
+                f"expected {n_cols} tab-separated columns ({self._expected()}), got {got}: {why}",
                 self.path, line0 + i))
         rows = np.flatnonzero(good)                 # (n,) line index of each tokenised row
         text_bad = np.zeros(rows.shape[0], dtype=bool)
@@ -86,8 +105,11 @@ class CriteoReader(BlockReader):
             ok = ((e - s) == 1) & ((b == 48) | (b == 49))            # exactly "0" or "1"
             y = (b - 48).astype(np.float32) * ok
             for r in np.flatnonzero(~ok & ~text_bad).tolist():
+                hint = ""
+                if ncols[rows[r]] == n_cols - 1:
+                    hint = f" (the row has {n_cols - 1} columns: if the file has no label column, pass --no-label)"
                 report(int(rows[r]), 1, DataError(
-                    "label must be 0 or 1", self.path, line0 + int(rows[r]), ("label", 1),
+                    "label must be 0 or 1" + hint, self.path, line0 + int(rows[r]), ("label", 1),
                     block[cs[r, 0]:ce[r, 0]].decode("utf-8", "replace")))
 
         # ---- I1..I13 ------------------------------------------------------------------
@@ -121,6 +143,11 @@ class CriteoReader(BlockReader):
                 self.stats.skip(errors[i][1])
             keep = ~np.isin(rows, np.asarray(bad_lines, dtype=np.int64))
         rows, cs, ce, y, values = rows[keep], cs[keep], ce[keep], y[keep], values[keep]
+        short = np.flatnonzero(ncols[rows] < n_cols)
+        if short.shape[0]:
+            self.notes.add(f"row(s) with fewer than {n_cols} columns (trailing empty fields stripped?): "
+                           "their missing trailing columns were read as missing values",
+                           short.shape[0], line0 + int(rows[short[0]]), f"{int(ncols[rows[short[0]]])} columns")
 
         # ---- C1..C26 ------------------------------------------------------------------
         columns = {name: values[:, k] for k, name in enumerate(INT_NAMES)}
@@ -138,6 +165,9 @@ class CriteoReader(BlockReader):
                 else:
                     columns[name] = [block[i:j].decode("utf-8") for i, j in zip(s.tolist(), e.tolist())]
         return RawChunk(str(self.path), (line0 + rows).astype(np.int64), y, columns)
+
+    def _needed(self) -> str:
+        return "the label and I1..I13" if self.label else "I1..I13"
 
     def _expected(self) -> str:
         return "label, I1..I13, C1..C26" if self.label else "I1..I13, C1..C26"

@@ -12,6 +12,16 @@ Schema file format (plain text, one directive per line, '#' starts a comment):
     value price                # numeric, always kept as a scaled value
     multi genres |             # multi-valued column and its separator (same names as `sep`)
 
+The header is detected per file, so a training file with a header and
+dev/test files without one (or the other way round) all read: once the
+column names are known (`columns`, or the training file's header, which
+`CsvSchema.learn_header` records), a file whose first line equals them - or
+holds every column the schema uses - has a header; any other first line is
+data, and with `header yes` a warning says the first line was not a header.
+Without known names (`header yes`, no `columns`), the first line must be the
+header: one that lacks the schema's columns is refused with a message that
+it does not look like a header.
+
 Columns the schema does not mention are ignored. The same schema can come
 from command-line flags (`CsvSchema.from_options`). The schema is saved in
 the model file (`to_dict`), so `predict` reads new files the same way.
@@ -31,8 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
-from .raw import (BLOCK_BYTES, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats, TokenLists,
-                  check_file)
+from .raw import (BLOCK_BYTES, MAX_SLOTS, BlockReader, ColumnSpec, NonFiniteCounter, RawChunk, ReadStats,
+                  TokenLists, check_file, decoded_lines, iter_line_blocks)
 
 SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|", "space": " ", "colon": ":"}
 _KINDS = {"categorical": ("categorical", None), "numeric": ("numeric", None),
@@ -105,7 +115,7 @@ class CsvSchema:
         """Parse a schema file (format in the module docstring); DataError names the bad line."""
         p = check_file(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8-sig")         # -sig: a byte-order mark is dropped
         except UnicodeDecodeError as e:
             raise DataError(f"schema file is not UTF-8 text ({e.reason})", p) from None
         label, fields, sep, header, names = None, [], ",", True, None
@@ -142,6 +152,22 @@ class CsvSchema:
         return {"label": self.label, "fields": [list(f) for f in self.fields], "sep": self.sep,
                 "header": self.header, "names": None if self.names is None else list(self.names)}
 
+    def wanted(self, label: bool = True) -> list:
+        """The columns a file must have: the feature columns, and the label if `label`."""
+        return [f[0] for f in self.fields] + ([self.label] if label and self.label is not None else [])
+
+    def learn_header(self, path) -> "CsvSchema":
+        """This schema with `names` taken from the header of `path` (the training file), so other
+        files can be told to have a header or not; itself when the names are already known."""
+        if self.names is not None or not self.header:
+            return self
+        reader = CsvReader(path, self)
+        line, cells = reader.first_line()
+        if cells is None:
+            raise DataError("empty file: no header row", path)
+        reader._header_positions(cells, line)             # refuses a line that is not a header
+        return CsvSchema(self.label, self.fields, self.sep, True, tuple(c.strip() for c in cells))
+
     @classmethod
     def from_dict(cls, d: dict) -> "CsvSchema":
         return cls(d["label"], [tuple(f) for f in d["fields"]], d["sep"], d["header"], d.get("names"))
@@ -165,8 +191,9 @@ class CsvReader(BlockReader):
     format = "csv"
 
     def __init__(self, path, schema: CsvSchema, *, label: bool = True, skip_bad_rows: bool = False,
-                 block_bytes: int = BLOCK_BYTES):
+                 block_bytes: int = BLOCK_BYTES, max_slots: int | None = MAX_SLOTS):
         self.path = path
+        self.max_slots = None if max_slots is None else int(max_slots)
         self.schema = schema
         self.label = bool(label) and schema.label is not None
         self.skip_bad_rows = bool(skip_bad_rows)
@@ -175,14 +202,57 @@ class CsvReader(BlockReader):
         self.stats = ReadStats()
 
     def _begin(self):
-        self._where = None if self.schema.header else self._positions(self.schema.names, None)
+        self._where = None                 # column positions, fixed by the first non-blank line
 
     def _end(self):
         if self._where is None:
-            raise DataError("empty file: no header row", self.path)
+            raise DataError("empty file: no header row" if self.schema.names is None else
+                            "empty file: no data rows", self.path)
 
     def _skippable(self):
         return self._where is not None                             # a bad header is never skipped
+
+    def first_line(self):
+        """(line number, cells) of the file's first non-blank line, or (None, None)."""
+        for line0, block in iter_line_blocks(self.path, self.block_bytes):
+            for line, text, bad in decoded_lines(block, line0, self.path):
+                if bad is not None:
+                    raise bad
+                if text.strip():
+                    return line, self._split(text, line)
+        return None, None
+
+    def _first(self, cells, line) -> bool:
+        """Fix the column positions from the first non-blank line; True if it is a header (skip it)."""
+        names = self.schema.names
+        stripped = [c.strip() for c in cells]
+        if names is None:                                  # header yes, names unknown: it must be one
+            self._where = self._header_positions(cells, line)
+            return True
+        if stripped == list(names):
+            if not self.schema.header:
+                self.notes.add("first line is the header row (the column names): skipped", 1, line)
+            self._where = self._positions(names, line)
+            return True
+        wanted = self.schema.wanted(self.label)
+        if len(set(stripped)) == len(stripped) and all(n in stripped for n in wanted):
+            self._where = self._positions(stripped, line)  # a header of its own (other order, no label)
+            return True
+        self._where = self._positions(names, line)
+        if self.schema.header:
+            self.notes.add(f"first line does not look like a header (it is not the column names "
+                           f"{','.join(names)}): read as a data row", 1, line, ",".join(cells)[:60])
+        return False
+
+    def _header_positions(self, cells, line):
+        """Positions from a line that must be the header; DataError saying so when it is not."""
+        names = [n.strip() for n in cells]
+        missing = [n for n in self.schema.wanted(self.label) if n not in names]
+        if missing:
+            raise DataError(f"first line does not look like a header: columns {missing} of the schema are "
+                            f"not in it {names}; if the file has no header row, pass --no-header and "
+                            f"--columns NAMES (schema: header no, columns ...)", self.path, line)
+        return self._positions(names, line)
 
     def _positions(self, names, line):
         """Column index of the label and of every schema field, from the header (or `columns`)."""
@@ -191,8 +261,7 @@ class CsvReader(BlockReader):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise DataError(f"header names columns {dup} more than once", self.path, line)
         where = {n: i for i, n in enumerate(names)}
-        wanted = [f[0] for f in self.schema.fields] + ([self.schema.label] if self.label else [])
-        missing = [n for n in wanted if n not in where]
+        missing = [n for n in self.schema.wanted(self.label) if n not in where]
         if missing:
             raise DataError(f"columns {missing} of the schema are not in the header {names}",
                             self.path, line)
@@ -205,8 +274,7 @@ class CsvReader(BlockReader):
 
         def parse(text, line):
             cells = self._split(text, line)
-            if self._where is None:                                # the header row
-                self._where = self._positions(cells, line)
+            if self._where is None and self._first(cells, line):   # the header row
                 return None
             return self._parse_row(cells, line, nonfinite)
 
@@ -268,7 +336,13 @@ class CsvReader(BlockReader):
                     x = np.nan
                 values.append(x)
             elif kind == "multi":
-                values.append([t for t in cell.split(msep) if t])
+                tokens = [t for t in cell.split(msep) if t]
+                if self.max_slots is not None and len(tokens) > self.max_slots:
+                    raise DataError(f"{len(tokens):,} values, more than max_slots {self.max_slots:,}: rows are "
+                                    "padded to the widest one, so a row this wide costs memory and time on "
+                                    "every row; pass --max-slots N, or --skip-bad-rows to skip it",
+                                    self.path, line, (name, j + 1), cell[:40])
+                values.append(tokens)
             else:
                 values.append(cell)
         return y, values

@@ -28,14 +28,17 @@ import numpy as np
 
 
 def split_delimited(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, newlines: np.ndarray,
-                    n_cols: int, sep: int = 9):
-    """Cell bounds of the lines that have exactly n_cols columns.
+                    n_cols: int, sep: int = 9, min_cols: int | None = None):
+    """Cell bounds of the lines that have exactly n_cols columns (or min_cols..n_cols, see below).
 
     a        : (B,) uint8 block of whole lines, each ending in '\\n'
     starts, ends, newlines : (L,) int64 from raw.line_bounds
     n_cols   : expected columns per line;  sep: separator byte (9 = tab)
+    min_cols : if given, lines with min_cols <= c < n_cols columns are good too (rows whose
+               trailing empty cells were stripped): their missing cells c..n_cols-1 are
+               empty cells at the line's end, so they read as missing values
     Returns (ncols (L,) int64 columns of every line (0 for a blank line),
-             good (L,) bool lines with n_cols columns,
+             good (L,) bool lines kept,
              cell_start (n, n_cols) int64, cell_end (n, n_cols) int64) for the n good lines.
     """
     L = starts.shape[0]
@@ -44,6 +47,11 @@ def split_delimited(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, newline
     ncols = np.bincount(sep_line, minlength=L).astype(np.int64) + 1
     ncols[ends == starts] = 0                              # blank line: no columns at all
     good = ncols == n_cols
+    if min_cols is not None:
+        short = (ncols >= max(int(min_cols), 1)) & (ncols < n_cols)
+        if short.any():                                    # rare: the slower, ragged layout
+            good |= short
+            return (ncols, good) + _ragged_cells(starts, ends, seps, sep_line, good, ncols, n_cols)
     n = int(good.sum())
     # the separators of good lines, in order, are exactly n * (n_cols - 1) positions
     inner = seps[good[sep_line]].reshape(n, n_cols - 1)    # (n, n_cols - 1)
@@ -54,6 +62,41 @@ def split_delimited(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, newline
     cell_end[:, :-1] = inner
     cell_end[:, -1] = ends[good]
     return ncols, good, cell_start, cell_end
+
+
+def _ragged_cells(starts, ends, seps, sep_line, good, ncols, n_cols: int):
+    """cell_start, cell_end (n, n_cols) of the good lines when some have fewer than n_cols columns.
+
+    Full lines get the reshape of split_delimited; only the short ones (usually few) are laid
+    out one separator at a time: each of their cells starts as the empty cell [end, end) of its
+    line, then the k-th separator of a line (k counted within the line) ends cell k and starts k + 1.
+    """
+    n = int(good.sum())
+    full = ncols[good] == n_cols                           # (n,) which good rows are full
+    cell_start = np.empty((n, n_cols), dtype=np.int64)
+    cell_end = np.empty((n, n_cols), dtype=np.int64)
+    line_full = good & (ncols == n_cols)
+    inner = seps[line_full[sep_line]].reshape(-1, n_cols - 1)
+    cell_start[full, 0] = starts[line_full]
+    cell_start[full, 1:] = inner + 1
+    cell_end[full, :-1] = inner
+    cell_end[full, -1] = ends[line_full]
+
+    line_short = good & ~line_full
+    rows = np.flatnonzero(~full)                           # (m,) rows of the short lines
+    m = rows.shape[0]
+    short_start = np.repeat(ends[line_short], n_cols).reshape(m, n_cols)
+    short_end = short_start.copy()
+    short_start[:, 0] = starts[line_short]
+    keep = line_short[sep_line]
+    s, line = seps[keep], sep_line[keep]                   # sorted by position, so by line
+    k = np.arange(s.shape[0], dtype=np.int64) - np.searchsorted(line, line)   # index within its line
+    r = (np.cumsum(line_short) - 1)[line]
+    short_end[r, k] = s
+    short_start[r, k + 1] = s + 1
+    cell_start[rows] = short_start
+    cell_end[rows] = short_end
+    return cell_start, cell_end
 
 
 def byte_windows(a: np.ndarray) -> np.ndarray:

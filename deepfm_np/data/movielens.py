@@ -16,6 +16,12 @@ file inside it (e.g. ml-100k/u1.base), and gives each rating as one row:
     genres                                                                   : multi-valued
     label = 1 if rating >= 4 else 0
 
+A user id missing from u.user (or an item id missing from u.item) - a new
+user at prediction time - is not an error: the id is kept as it is (the
+encoder sends an id never seen in training to the field's OOV row) and its
+side features are missing (age NaN; gender, occupation, zip ""; no genres).
+Such rows are counted and reported in one warning per file.
+
 hour and weekday are taken from the timestamp in UTC (weekday 0 = Monday);
 unix time 0 was a Thursday, so weekday = (days since 1970-01-01 + 3) mod 7.
 
@@ -52,9 +58,15 @@ COLUMNS = (ColumnSpec("user", "categorical"), ColumnSpec("item", "categorical"),
 
 def _read_table(path: Path, sep: str, min_cols: int, encoding: str) -> dict:
     """{first column: list of columns} of a small '|'-separated side file; DataError on bad rows."""
-    p = check_file(path)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"MovieLens side file {p.name} not found beside the ratings file: pass the ml-100k "
+                        f"directory, or a ratings file inside it (e.g. ml-100k/u1.base), so that u.user and "
+                        f"u.item are in the same directory", p)
+    p = check_file(p)
     try:
-        text = p.read_bytes().decode(encoding)
+        data = p.read_bytes()
+        text = data[3:].decode(encoding) if data.startswith(b"\xef\xbb\xbf") else data.decode(encoding)
     except UnicodeDecodeError as e:
         raise DataError(f"not {encoding} text ({e.reason})", p) from None
     rows = {}
@@ -73,6 +85,9 @@ def _read_table(path: Path, sep: str, min_cols: int, encoding: str) -> dict:
     if not rows:
         raise DataError("empty file: no data rows", p)
     return rows
+
+
+_NO_USER = (np.nan, "", "", "")    # side features of a user missing from u.user
 
 
 class MovieLensReader(BlockReader):
@@ -128,7 +143,7 @@ class MovieLensReader(BlockReader):
         t = np.asarray(times, dtype=np.int64)
         hour = (t // 3600) % 24                      # UTC
         weekday = (t // 86400 + 3) % 7               # 1970-01-01 was a Thursday (Monday = 0)
-        side_u = [self._users[u] for u in users]
+        side_u = [self._users.get(u, _NO_USER) for u in users]
         columns = {
             "user": users,
             "item": items,
@@ -136,7 +151,7 @@ class MovieLensReader(BlockReader):
             "gender": [s[1] for s in side_u],
             "occupation": [s[2] for s in side_u],
             "zip": [s[3] for s in side_u],
-            "genres": TokenLists.from_lists([self._items[i] for i in items]),
+            "genres": TokenLists.from_lists([self._items.get(i, ()) for i in items]),
             "hour": [str(h) for h in hour.tolist()],
             "weekday": [str(w) for w in weekday.tolist()],
         }
@@ -160,9 +175,11 @@ class MovieLensReader(BlockReader):
             ints.append(v)
         u, it = cells[0].strip(), cells[1].strip()
         if u not in self._users:
-            raise DataError("user id not in u.user", self.path, line, ("user", 1), cells[0])
+            self.notes.add("rating(s) with a user id not in u.user: its age, gender, occupation and zip are "
+                           "read as missing (an id unseen in training goes to its OOV row)", 1, line, f"user {u}")
         if it not in self._items:
-            raise DataError("item id not in u.item", self.path, line, ("item", 2), cells[1])
+            self.notes.add("rating(s) with an item id not in u.item: its genres are read as missing (an id "
+                           "unseen in training goes to its OOV row)", 1, line, f"item {it}")
         if not 1 <= ints[2] <= 5:
             raise DataError("rating must be 1..5", self.path, line, ("rating", 3), cells[2])
         return u, it, ints[2], ints[3]

@@ -16,11 +16,20 @@ input column, in one of four raw forms that the preprocessing
 
 This module also holds what the text readers share: opening a file with a
 clear error, reading it in blocks of whole lines while keeping line numbers,
-finding the lines that are not UTF-8, and the once-per-file warning about
-NaN/inf numbers.
+finding the lines that are not UTF-8, and the once-per-file warnings about
+NaN/inf numbers and about rows a reader repaired (`Notes`).
+
+Files as they come: a name ending in .gz, .bz2 or .xz is decompressed while
+it is read (the standard library's gzip, bz2, lzma; Criteo ships gzipped);
+compressed bytes under another name are refused with a message saying that
+compression is recognised by the extension. A UTF-8 byte-order mark at the
+start of a file is dropped.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +41,7 @@ from ..errors import DataError
 
 RAW_KINDS = ("categorical", "numeric", "multi", "sparse")
 NUMERIC_MODES = ("bucket", "value")
+MAX_SLOTS = 1000      # most values a row may put in multi-valued fields (libSVM features, a CSV list)
 BLOCK_BYTES = 1 << 22  # 4 MiB of text per chunk: ~20k Criteo rows, a few tens of MB once split
 
 
@@ -191,15 +201,56 @@ class ReadStats:
     skipped: int = 0
     nonfinite: int = 0
     first_skipped: list = field(default_factory=list)  # the first few skipped rows' errors (str)
+    notes: dict = field(default_factory=dict)          # repairs by kind -> count (see Notes)
 
     def skip(self, err: DataError, keep: int = 5) -> None:
         self.skipped += 1
         if len(self.first_skipped) < keep:
             self.first_skipped.append(str(err))
 
+    def skipped_lines(self) -> list:
+        """One line per reason shown: 'skipped N bad rows, the first: ...' lines (empty when none)."""
+        return skipped_report(self.skipped, self.first_skipped)
+
     def to_dict(self) -> dict:
         return {"rows": self.rows, "skipped": self.skipped, "nonfinite": self.nonfinite,
-                "first_skipped": list(self.first_skipped)}
+                "first_skipped": list(self.first_skipped), "notes": dict(self.notes)}
+
+
+def skipped_report(skipped: int, first: list) -> list:
+    """Lines that say how many rows were skipped and why (the first few errors, with their lines)."""
+    if not skipped:
+        return []
+    more = f" (the first {len(first)} shown)" if skipped > len(first) else ""
+    return [f"skipped {skipped:,} bad row(s){more}:"] + [f"  {e}" for e in first]
+
+
+class Notes:
+    """Rows a reader repaired rather than refused, counted by kind and warned about once per file.
+
+    notes.add("rows with missing trailing columns read as missing", count, line, detail)
+    -> at the end of the file one RuntimeWarning per kind: "FILE: 12 rows with ... (first at line 7: ...)".
+    Nothing a reader changes on its own stays silent.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.counts = {}
+        self.first = {}
+
+    def add(self, what: str, count: int = 1, line=None, detail=None) -> None:
+        if count <= 0:
+            return
+        self.counts[what] = self.counts.get(what, 0) + int(count)
+        self.first.setdefault(what, (line, detail))
+
+    def warn(self) -> None:
+        for what, n in self.counts.items():
+            line, detail = self.first[what]
+            where = ""
+            if line is not None:
+                where = f" (first at line {line}" + (f": {detail}" if detail else "") + ")"
+            warnings.warn(f"{self.path}: {n:,} {what}{where}", RuntimeWarning, stacklevel=3)
 
 
 # ---- files and blocks of lines ---------------------------------------------------------
@@ -215,21 +266,68 @@ def check_file(path) -> Path:
     return p
 
 
+# extension -> (opener, name); and the magic bytes each compressed format starts with
+COMPRESSED = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2"), ".xz": (lzma.open, "xz")}
+_MAGIC = ((b"\x1f\x8b", ".gz"), (b"\xfd7zXZ\x00", ".xz"), (b"BZh", ".bz2"))
+BOM = b"\xef\xbb\xbf"
+
+
+def compressed_as(head: bytes):
+    """The extension of the compressed format `head` (a file's first bytes) starts with, or None."""
+    for magic, ext in _MAGIC:
+        if head.startswith(magic):
+            if ext == ".bz2" and not (len(head) >= 10 and head[3:4].isdigit() and head[4:10] in
+                                      (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")):
+                continue                  # plain text that happens to start with "BZh"
+            return ext
+    return None
+
+
+def open_binary(path):
+    """A binary file object over `path`, decompressing .gz/.bz2/.xz by extension; DataError when
+    a file holds compressed bytes under another name (compression is recognised by extension only)."""
+    p = check_file(path)
+    opener = COMPRESSED.get(p.suffix.lower())
+    try:
+        if opener is not None:
+            return opener[0](p, "rb")
+        with open(p, "rb") as f:
+            head = f.read(10)
+    except OSError as e:
+        raise DataError(f"cannot read file: {e.strerror or e}", p) from None
+    ext = compressed_as(head)
+    if ext is not None:
+        raise DataError(f"this is {COMPRESSED[ext][1]}-compressed data, but compressed input is read by "
+                        f"extension: name the file *{ext} (or decompress it)", p)
+    return open(p, "rb")
+
+
 def iter_line_blocks(path, block_bytes: int = BLOCK_BYTES):
     """Yield (first_line_number, block) with `block` bytes of whole lines, each ending in b"\\n".
 
     A last line without a newline gets one. Line numbers are 1-based. Memory
-    is one block plus one partial line, whatever the file size.
+    is one block plus one partial line, whatever the file size. .gz/.bz2/.xz
+    files are decompressed on the fly (open_binary); a leading UTF-8 BOM is dropped.
     """
     p = check_file(path)
     line_no = 1
     rest = b""
+    first = True
     try:
-        with open(p, "rb") as f:
+        with open_binary(p) as f:
             while True:
                 data = f.read(block_bytes)
                 if not data:
                     break
+                if first:
+                    first = False
+                    while len(data) < len(BOM) and data:     # a tiny first read: make sure of the BOM
+                        more = f.read(block_bytes)
+                        if not more:
+                            break
+                        data += more
+                    if data.startswith(BOM):
+                        data = data[len(BOM):]
                 data = rest + data
                 cut = data.rfind(b"\n")
                 if cut < 0:          # no newline yet: keep reading (a very long line)
@@ -238,8 +336,10 @@ def iter_line_blocks(path, block_bytes: int = BLOCK_BYTES):
                 block, rest = data[:cut + 1], data[cut + 1:]
                 yield line_no, block
                 line_no += block.count(b"\n")
-    except OSError as e:
-        raise DataError(f"cannot read file: {e.strerror or e}", p) from None
+    except (OSError, EOFError, lzma.LZMAError) as e:      # includes bad or truncated compressed data
+        kind = COMPRESSED.get(p.suffix.lower())
+        what = f"cannot read {kind[1]} file" if kind else "cannot read file"
+        raise DataError(f"{what}: {getattr(e, 'strerror', None) or e}", p) from None
     if rest:
         yield line_no, rest + b"\n"
 
@@ -297,6 +397,7 @@ class BlockReader:
     def chunks(self):
         """Yield RawChunks over the whole file (a fresh pass each call; .stats is reset)."""
         self.stats = ReadStats()
+        self.notes = Notes(self.path)
         nonfinite = NonFiniteCounter(self.path)
         self._begin()
         for line0, block in iter_line_blocks(self.path, self.block_bytes):
@@ -305,7 +406,7 @@ class BlockReader:
                 self.stats.rows += len(chunk)
                 yield chunk
         self._end()
-        finish_file(self.path, self.stats, nonfinite)
+        finish_file(self.path, self.stats, nonfinite, self.notes)
 
     def _begin(self):
         pass
@@ -379,10 +480,13 @@ class NonFiniteCounter:
                 RuntimeWarning, stacklevel=3)
 
 
-def finish_file(path, stats: ReadStats, nonfinite: NonFiniteCounter) -> None:
-    """End-of-file checks shared by all readers: warn about NaN/inf, refuse a file with no rows."""
+def finish_file(path, stats: ReadStats, nonfinite: NonFiniteCounter, notes: Notes | None = None) -> None:
+    """End-of-file checks shared by all readers: warn about NaN/inf and repairs, refuse a file with no rows."""
     stats.nonfinite = nonfinite.count
     nonfinite.warn()
+    if notes is not None:
+        stats.notes = dict(notes.counts)
+        notes.warn()
     if stats.rows == 0:
         if stats.skipped:
             raise DataError(f"no usable rows: all {stats.skipped} data row(s) were bad and skipped "

@@ -1,0 +1,194 @@
+"""FM and LR training speed and AUC against xLearn's FM on the same Criteo-format file, in one run.
+
+A 200k-row Criteo-format text file is written from the synthetic teacher (benchmarks.epoch_1m, not timed)
+and cut into train / valid / test (80 / 10 / 10%). deepfm_np's Criteo reader fits the encoder on the
+train part and encodes all three; xLearn (when installed: `USER=root pip install xlearn==0.40a1`, its
+C++ needs the USER variable at run time too) reads the very same encoded features as libSVM text
+(`label row:value ...`), so both train on identical inputs.
+
+Speed, in alternating rounds (each round: our FM fused, our FM readable, our LR fused, xLearn's FM):
+one thread each; ours is one shuffled epoch through train.train (batching and shuffling included,
+validation excluded), xLearn's is the mean of its own per-epoch "Time cost" column over 2 epochs
+without a validation set (its text parsing is cached to a .bin file first, not timed). Ratios are
+the median of the per-round ratios.
+
+Quality, once each: test AUC and log loss after training with early stopping on the valid part
+(ours: patience 2, up to 10 epochs; xLearn: its own early stopping, 10 epochs, its defaults
+lr 0.2, lambda 2e-5, adagrad, instance normalisation).
+
+Study (what makes FM improve past epoch 1): FM from the same start under a few settings, valid AUC per
+epoch, no early stopping.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import loadavg, parser, save, setup, table
+
+FM_BEST = dict(optimizer="adam", lr=3e-3, l2=1e-4)     # the setting the study picks (see main)
+STUDY = {"adam 3e-3 (train default)": dict(lr=3e-3),
+         "adam 3e-3 + L2 1e-4 on touched rows": dict(lr=3e-3, l2=1e-4),
+         "adam 3e-3, lr x0.5 per epoch": dict(lr=3e-3, decay=0.5),
+         "adam 1e-3": dict(lr=1e-3),
+         "adam 3e-3 + unit-norm rows": dict(lr=3e-3, norm=True),
+         "adagrad 0.2 + unit-norm rows (xLearn-like)": dict(optimizer="adagrad", lr=0.2, norm=True)}
+
+XLEARN_SCRIPT = r"""
+import sys, xlearn as xl
+train, valid, test, model, out, epochs = sys.argv[1:7]
+fm = xl.create_fm()
+fm.setTrain(train)
+if valid != "-":
+    fm.setValidate(valid)
+fm.fit({"task": "binary", "lr": 0.2, "lambda": 0.00002, "k": 10, "epoch": int(epochs), "metric": "auc",
+        "nthread": 1, "opt": "adagrad"}, model)
+if test != "-":
+    fm.setTest(test); fm.setSigmoid(); fm.predict(model, out)
+"""
+
+
+def write_svm(path, idx, val, y):
+    with open(path, "w") as f:
+        for i in range(len(y)):
+            f.write(f"{int(y[i])} " + " ".join(f"{r}:{v:.7g}" for r, v in zip(idx[i], val[i])) + "\n")
+
+
+def run_xlearn(tmp: Path, epochs: int, valid: bool, test: bool) -> dict:
+    """xLearn in a subprocess (its C++ prints to stdout); returns per-epoch seconds and test predictions."""
+    out = tmp / "xl_out.txt"
+    args = [sys.executable, "-c", XLEARN_SCRIPT, str(tmp / "train.svm"), str(tmp / "valid.svm") if valid else "-",
+            str(tmp / "test.svm") if test else "-", str(tmp / "xl_model.out"), str(out), str(epochs)]
+    res = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ, USER=os.environ.get("USER") or "root"))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)
+    if res.returncode != 0:
+        raise RuntimeError(f"xLearn failed: {res.stderr.strip()[-300:]}")
+    secs = [float(m.group(1)) for m in re.finditer(r"^\[\s*\d+%\s*\]\s+\d+\s+.*?(\d+\.\d+)\s*$", text, re.M)]
+    stop = re.search(r"Early-stopping at epoch (\d+)", text)
+    return {"epoch_seconds": secs, "best_epoch": int(stop.group(1)) if stop else len(secs),
+            "p": np.loadtxt(out) if test else None}
+
+
+def main(argv=None):
+    p = parser("fm_speed", __doc__)
+    p.set_defaults(threads=1)
+    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--no-study", action="store_true", help="skip the epoch study")
+    args = p.parse_args(argv)
+    header = setup(args)
+    from benchmarks.epoch_1m import write_criteo_file
+    from deepfm_np.data import encode, fit_encoder, open_reader
+    from deepfm_np.data.dataset import ArrayDataset
+    from deepfm_np.metrics import auc, logloss
+    from deepfm_np.models.fm import FM
+    from deepfm_np.models.lr import LR
+    from deepfm_np.optim import make_optimizer
+    from deepfm_np.train import TrainConfig, evaluate, train
+
+    n = 40_000 if args.quick else args.rows
+    rounds = 2 if args.quick else args.rounds
+    have_xl = importlib.util.find_spec("xlearn") is not None
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        write_criteo_file(tmp / "all.txt", n)
+        lines = (tmp / "all.txt").read_text().splitlines(True)
+        cut = [0, int(0.8 * n), int(0.9 * n), n]
+        for name, a, b in zip(("train", "valid", "test"), cut[:-1], cut[1:]):
+            (tmp / f"{name}.txt").write_text("".join(lines[a:b]))
+        del lines
+        enc = fit_encoder(open_reader("criteo", tmp / "train.txt"), min_count=2)
+        sets = {}
+        for name in ("train", "valid", "test"):
+            e = encode(open_reader("criteo", tmp / f"{name}.txt"), enc)
+            sets[name] = (e.idx, e.val, e.y)
+            if have_xl:
+                write_svm(tmp / f"{name}.svm", *sets[name])
+        layout = e.layout
+
+        def data(name, norm=False):
+            idx, val, y = sets[name]
+            if norm:       # x / ||x||: every row's feature vector scaled to unit length (xLearn's default)
+                val = (val / np.sqrt((val.astype(np.float64) ** 2).sum(1, keepdims=True))).astype(np.float32)
+            return ArrayDataset(idx, val, y, layout, validate=False)
+
+        def ours(model, fused=True, epochs=1, valid=False, optimizer="adam", lr=3e-3, l2=0.0, decay=1.0,
+                 norm=False, patience=2):
+            m = FM(layout, embed_dim=10, seed=0) if model == "fm" else LR(layout, seed=0)
+            o = make_optimizer(optimizer, m.params, sparse=m.sparse_params, lr=lr, l2_sparse=l2)
+            curve = []
+
+            def on_eval(rec):
+                curve.append(rec.get("valid_auc"))
+                o.lr *= decay
+            res = train(m, data("train", norm), data("valid", norm) if valid else None,
+                        TrainConfig(epochs=epochs, batch_size=1024, lr=lr, seed=0, progress=False,
+                                    patience=patience, fused=fused), optimizer=o, on_eval=on_eval)
+            return m, res, curve
+
+        if have_xl:
+            run_xlearn(tmp, 1, valid=False, test=False)                 # text -> .bin cache, not timed
+        for model in ("fm", "lr"):                                      # load the compiled kernels, not timed
+            ours(model), ours(model, fused=False)
+        n_train = cut[1]
+        speed = {k: [] for k in ("fm", "fm_readable", "lr", "xlearn_fm")}
+        for r in range(rounds):
+            speed["fm"].append(ours("fm")[1].samples_per_second)
+            speed["fm_readable"].append(ours("fm", fused=False)[1].samples_per_second)
+            speed["lr"].append(ours("lr")[1].samples_per_second)
+            if have_xl:
+                secs = run_xlearn(tmp, 2, valid=False, test=False)["epoch_seconds"]
+                speed["xlearn_fm"].append(n_train / float(np.mean(secs)))
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in speed.items() if v)
+                  + f" samples/s (load {loadavg()[:1]})", flush=True)
+
+        quality = []
+        te_idx, te_val, te_y = sets["test"]
+        for name, model, kw in (("deepfm_np FM", "fm", FM_BEST), ("deepfm_np LR", "lr", dict(lr=3e-3))):
+            m, res, _ = ours(model, epochs=10, valid=True, **kw)
+            t = evaluate(m, data("test"))
+            quality.append({"model": name, "config": kw, "best_epoch": res.best["epoch"], "test_auc": t["auc"],
+                            "test_logloss": t["logloss"]})
+        if have_xl:
+            xl = run_xlearn(tmp, 10, valid=True, test=True)
+            quality.append({"model": "xLearn FM", "config": {"optimizer": "adagrad", "lr": 0.2, "lambda": 2e-5,
+                                                             "instance_norm": True},
+                            "best_epoch": xl["best_epoch"], "test_auc": auc(te_y, xl["p"]),
+                            "test_logloss": logloss(te_y, xl["p"])})
+        study = []
+        if not args.no_study:
+            for name, kw in STUDY.items():
+                m, res, curve = ours("fm", epochs=3 if args.quick else 10, valid=True, patience=0, **kw)
+                study.append({"setting": name, "config": kw, "valid_auc": curve,
+                              "best_epoch": int(np.argmax(curve)) + 1, "best_valid_auc": float(max(curve))})
+                print(f"study: {name}: best valid AUC {max(curve):.4f} at epoch {np.argmax(curve) + 1}", flush=True)
+
+    def ratio(a, b):
+        return float(np.median(np.array(speed[a]) / np.array(speed[b]))) if speed[a] and speed[b] else None
+    summary = {k: {"median": float(np.median(v)), "max": float(np.max(v))} for k, v in speed.items() if v}
+    ratios = {"fm_vs_xlearn": ratio("fm", "xlearn_fm"), "lr_vs_xlearn": ratio("lr", "xlearn_fm"),
+              "fm_fused_vs_readable": ratio("fm", "fm_readable")}
+    print()
+    print(table([{"who": k, **v} for k, v in summary.items()],
+                [("who", "trainer", "{}"), ("median", "samples/s (median)", "{:,.0f}"), ("max", "(best)", "{:,.0f}")]))
+    print("ratios (median of rounds):", {k: (round(v, 2) if v else v) for k, v in ratios.items()})
+    print(table(quality, [("model", "model", "{}"), ("best_epoch", "best epoch", "{}"), ("test_auc", "test AUC", "{:.4f}"),
+                          ("test_logloss", "test log loss", "{:.4f}")]))
+    save(args, header, {"benchmark": "fm_speed",
+                        "config": {"rows": n, "train_rows": n_train, "table_rows": layout.n_rows,
+                                   "slots": layout.n_slots, "batch": 1024, "embed_dim": 10, "rounds": rounds,
+                                   "xlearn": have_xl, "dtype": "float32"},
+                        "speed": speed, "speed_summary": summary, "ratios": ratios, "quality": quality,
+                        "study": study})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""A whole FM (or LR) training step in two Numba passes, for the models whose arithmetic is tiny.
+
+An FM reads ~39 rows of K = 10 numbers per record and does ~1,200 flops with them; run through the
+readable layers (gather, first order, pair term, loss, backward, scatter-add, optimizer) a batch makes a
+dozen NumPy temporaries of shape (B, S, K) and as many passes over memory, which costs more than the
+arithmetic. Here the step is:
+
+    pass 1, per record b (one visit of its S slots to read, one to write gradients):
+        P_f   = sum_{s in field f} V[idx[b,s]] * x_s          (F, K)  field embeddings (pooled)
+        S_k   = sum_f P_{f,k}
+        z     = w0 + sum_s w[idx[b,s]] x_s + 1/2 sum_k (S_k^2 - sum_f P_{f,k}^2)
+        loss += max(z, 0) - z y + log(1 + exp(-|z|))
+        d     = (sigmoid(z) - y) / B                          d loss / d z of the batch mean
+        gw[r] += d x_s                                        for every slot s, r = idx[b,s]
+        gV[r] += d (S - P_{field(s)}) x_s                     (Rendle's O(FK) gradient, see layers/fm.py)
+      the gradients of repeated rows are summed in a slot map (row -> position, first-seen order), in
+      the order of occurrence, like sparse.rows_to_sparse does;
+    pass 2, per unique row touched: the optimizer's row update (lazy Adam with per-row step counts,
+      Adagrad or SGD: the same equations as kernels/rows.py, in float64, stored in the table's dtype).
+
+The readable twin is the composition the other models use (layers/ + sparse.rows_to_sparse + optim.py);
+tests/test_fm_step.py checks that the two agree: to 1e-12 relative in float64 (the NumPy layers sum some
+axes pairwise, this kernel sums them in order) and to float32 rounding in float32. The arithmetic of
+pass 1 is done in float64 whatever the table's dtype.
+
+Adam's per-row bias corrections need b1^c and b2^c for each row's count c; math.pow costs ~40 ns, more
+than the row's whole update, so they are looked up in tables of b^c for c < POW_TABLE built with the same
+math.pow (identical numbers), and computed directly beyond.
+
+Ids are bounds-checked inside pass 1 (Numba does not check): an id outside [0, R) stops the pass and the
+caller raises. No fastmath, no prange (two threads adding into one repeated row would race).
+
+Shapes: B batch, S slots, F fields, K embedding size, R table rows, U unique rows of a batch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+POW_TABLE = 1 << 16       # b^c tabulated for counts c < 65536 (b2 = 0.999: b2^c < 1e-28 beyond)
+
+
+@njit(cache=True, error_model="numpy")
+def pow_table(beta, n):
+    """(n,) float64: t[c] = beta ** c, by math.pow as in kernels.rows.adam_rows."""
+    t = np.empty(n)
+    for c in range(n):
+        t[c] = math.pow(beta, np.float64(c))
+    return t
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _logistic(z, y):
+    """(loss, p) of one logit z and label y: the stable forms of losses.bce_with_logits."""
+    e = math.exp(-abs(z))
+    p = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    return max(z, 0.0) - z * y + math.log1p(e), p
+
+
+@njit(cache=True, error_model="numpy")
+def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, gw):
+    """Pass 1 of an FM step: loss, d loss / d w0 and the summed row gradients of V and w.
+
+    V (R, K), w (R,), w0 (1,) float; idx (N, S) int64; val (N, S) float; y (N,) float; rows (B,) int64
+    the records of the batch (read in place: the batch is never copied out of the data set);
+    slot_field (S,) int64 field of each slot; slot (R,) int64 all -1 on entry (row -> position);
+    uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch.
+    Returns (loss_sum, g0, U, bad): bad = -1, or the position b*S+s (in the batch) of the first id outside
+    [0, R) (then the sums are incomplete). On return uniq[:U] are the rows touched (first seen first),
+    slot[uniq[u]] = u (the caller resets them), gV[:U], gw[:U] their gradients.
+    """
+    B, S = rows.shape[0], idx.shape[1]
+    K = V.shape[1]
+    R = V.shape[0]
+    P = np.empty((n_fields, K))
+    Sk = np.empty(K)                   # S_k = sum_f P_{f,k}
+    Q = np.empty(K)                    # sum_f P_{f,k}^2
+    U = 0
+    loss = 0.0
+    g0 = 0.0
+    inv_B = 1.0 / B
+    pooled = n_fields != S                     # some field has several slots (multi-valued)
+    for b in range(B):
+        i = rows[b]
+        y1 = np.float64(w0[0])
+        Sk[:] = 0.0
+        Q[:] = 0.0
+        if pooled:
+            P[:, :] = 0.0
+        for s in range(S):
+            r = idx[i, s]
+            if r < 0 or r >= R:
+                return loss, g0, U, b * S + s
+            x = np.float64(val[i, s])
+            y1 += np.float64(w[r]) * x
+            if pooled:
+                f = slot_field[s]
+                for k in range(K):
+                    P[f, k] += np.float64(V[r, k]) * x
+            else:                              # P_s = e_s: sum it and its square on the way
+                for k in range(K):
+                    e = np.float64(V[r, k]) * x
+                    P[s, k] = e
+                    Sk[k] += e
+                    Q[k] += e * e
+        if pooled:
+            for f in range(n_fields):          # fields outer, k inner: contiguous, vectorised
+                for k in range(K):
+                    Sk[k] += P[f, k]
+                    Q[k] += P[f, k] * P[f, k]
+        y2 = 0.0
+        for k in range(K):
+            y2 += Sk[k] * Sk[k] - Q[k]
+        z = y1 + 0.5 * y2
+        lb, p = _logistic(z, np.float64(y[i]))
+        loss += lb
+        d = (p - np.float64(y[i])) * inv_B
+        g0 += d
+        for s in range(S):
+            r = idx[i, s]
+            u = slot[r]
+            if u < 0:
+                u = U
+                slot[r] = u
+                uniq[u] = r
+                gw[u] = 0.0
+                for k in range(K):
+                    gV[u, k] = 0.0
+                U += 1
+            x = np.float64(val[i, s])
+            gw[u] += d * x
+            f = slot_field[s]
+            for k in range(K):
+                gV[u, k] += d * (Sk[k] - P[f, k]) * x
+    return loss, g0, U, -1
+
+
+@njit(cache=True, error_model="numpy")
+def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
+    """Pass 1 of an LR step: z = w0 + sum_s w[idx[b,s]] x_s; as fm_grads without V."""
+    B, S = rows.shape[0], idx.shape[1]
+    R = w.shape[0]
+    U = 0
+    loss = 0.0
+    g0 = 0.0
+    inv_B = 1.0 / B
+    for b in range(B):
+        i = rows[b]
+        z = np.float64(w0[0])
+        for s in range(S):
+            r = idx[i, s]
+            if r < 0 or r >= R:
+                return loss, g0, U, b * S + s
+            z += np.float64(w[r]) * np.float64(val[i, s])
+        lb, p = _logistic(z, np.float64(y[i]))
+        loss += lb
+        d = (p - np.float64(y[i])) * inv_B
+        g0 += d
+        for s in range(S):
+            r = idx[i, s]
+            u = slot[r]
+            if u < 0:
+                u = U
+                slot[r] = u
+                uniq[u] = r
+                gw[u] = 0.0
+                U += 1
+            gw[u] += d * np.float64(val[i, s])
+    return loss, g0, U, -1
+
+
+@njit(cache=True, error_model="numpy")
+def reset_slots(slot, uniq, U):
+    """slot[uniq[:U]] = -1: leave the row map clean for the next batch."""
+    for u in range(U):
+        slot[uniq[u]] = -1
+
+
+# ---- pass 2: row updates of the unique rows uniq[:U], gradients g[:U] (float64) -------------------
+# Tables are 2-D: V (R, K) and w viewed as (R, 1). Equations as in kernels/rows.py.
+
+@njit(cache=True, error_model="numpy")
+def adam_update(table, m, v, count, uniq, U, g, lr, beta1, beta2, eps, l2, pow1, pow2):
+    """Lazy Adam on rows uniq[:U]:  c_r += 1; g' = g + l2 w; m, v moments; w -= a_r m / (sqrt(v) s_r + eps)
+    with a_r = lr / (1 - b1^c_r), s_r = 1 / sqrt(1 - b2^c_r); b^c from pow1/pow2 when c < their length."""
+    K = table.shape[1]
+    n = pow1.shape[0]
+    for u in range(U):
+        r = uniq[u]
+        c = count[r] + 1
+        count[r] = c
+        p1 = pow1[c] if c < n else math.pow(beta1, np.float64(c))
+        p2 = pow2[c] if c < n else math.pow(beta2, np.float64(c))
+        a = lr / (1.0 - p1)
+        s = 1.0 / math.sqrt(1.0 - p2)
+        for k in range(K):
+            wk = np.float64(table[r, k])
+            gk = g[u, k] + l2 * wk
+            mk = beta1 * m[r, k] + (1.0 - beta1) * gk
+            vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
+            m[r, k] = mk
+            v[r, k] = vk
+            table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+
+
+@njit(cache=True, error_model="numpy")
+def adagrad_update(table, acc, uniq, U, g, lr, eps, l2):
+    """Adagrad on rows uniq[:U]:  g' = g + l2 w; acc += g'^2; w -= lr g' / (sqrt(acc) + eps)."""
+    K = table.shape[1]
+    for u in range(U):
+        r = uniq[u]
+        for k in range(K):
+            wk = np.float64(table[r, k])
+            gk = g[u, k] + l2 * wk
+            a = acc[r, k] + gk * gk
+            acc[r, k] = a
+            table[r, k] = wk - lr * gk / (math.sqrt(a) + eps)
+
+
+@njit(cache=True, error_model="numpy")
+def sgd_update(table, uniq, U, g, lr, l2):
+    """SGD on rows uniq[:U]:  w -= lr (g + l2 w)."""
+    K = table.shape[1]
+    for u in range(U):
+        r = uniq[u]
+        for k in range(K):
+            wk = np.float64(table[r, k])
+            table[r, k] = wk - lr * (g[u, k] + l2 * wk)
