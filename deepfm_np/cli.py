@@ -49,12 +49,15 @@ def build_parser(prog=None):
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    """Warnings as one `warning: ...` line on stderr, without Python's source line; long values cut."""
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one `warning: ...` line, without Python's file, line and source; long values cut.
+
+    Installed as warnings.formatwarning (not showwarning) while a command runs, so code that records
+    warnings (pytest.warns, catch_warnings(record=True)) still receives them."""
     text = " ".join(str(message).split())
     if len(text) > 300:
         text = text[:297] + "..."
-    print(f"warning: {text}", file=sys.stderr if file is None else file)
+    return f"warning: {text}\n"
 
 
 def main(argv=None) -> int:
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
     if args.command is None:           # a usage error, like argparse's own: the help goes to stderr, exit 2
         parser.print_help(sys.stderr)
         return 2
-    warnings.showwarning = _one_line_warning
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
@@ -80,6 +83,8 @@ def main(argv=None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 def _flat(e) -> str:
