@@ -291,6 +291,8 @@ def _check_meta(meta, path) -> None:
             bad("reader.format", f"{str(reader.get('format'))[:40]!r} is not one of {', '.join(FORMATS)}, sklearn")
         if "fields" in reader and not isinstance(reader["fields"], str):
             bad("reader.fields", "must be a string")
+        if "max_slots" in reader and not _int(reader["max_slots"], 1, 10 ** 7):
+            bad("reader.max_slots", "must be an int in 1..10^7")
         if reader.get("schema") is not None:
             from .data import CsvSchema
             try:

@@ -152,15 +152,11 @@ def _resolve_fields(args) -> str:
 
 def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
     """A reader for `path` as described by `spec` (from reader_spec or a model file)."""
-    from ..data import FORMATS, CsvSchema, open_reader
+    from ..data import FORMATS, open_spec_reader
     if spec.get("format") not in FORMATS:            # e.g. a DeepFMClassifier file: no reader of ours
         raise CommandError(f"this model reads {spec.get('format')!r} input, not a file format the command "
                            f"line reads ({', '.join(FORMATS)}); use it from Python")
-    schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
-    kw = {"fields": spec["fields"]} if spec.get("fields") else {}
-    if spec["format"] in ("libsvm", "libfm", "libffm", "csv"):
-        kw["max_slots"] = spec.get("max_slots", MAX_SLOTS)
-    return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, label=label, schema=schema, **kw)
+    return open_spec_reader(spec, path, skip_bad_rows=skip_bad_rows, label=label)
 
 
 def skipped_lines(name: str, skipped: int, first_skipped: list) -> list:

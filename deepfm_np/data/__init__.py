@@ -63,6 +63,15 @@ def open_reader(fmt: str, path, *, skip_bad_rows: bool = False, label: bool = Tr
     raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
 
 
+def open_spec_reader(spec: dict, path, *, skip_bad_rows: bool = False, label: bool = True):
+    """A reader for `path` as a reader spec says (the `reader` section of a model file, or what
+    `train` builds from its options): the format, the CSV schema, the libSVM fields, the width cap."""
+    schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
+    kw = {"fields": spec["fields"]} if spec.get("fields") else {}
+    return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, label=label, schema=schema,
+                       max_slots=spec.get("max_slots", MAX_SLOTS), **kw)
+
+
 __all__ = ["DataError", "CachedDataset", "build_cache", "CriteoReader", "CsvReader", "CsvSchema",
            "LibSVMReader", "MovieLensReader", "download_movielens", "EncodedData", "EncodeStats",
            "Encoder", "encode", "fit_encoder", "ColumnSpec", "RawChunk", "ReadStats", "HoldoutReader",

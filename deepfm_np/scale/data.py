@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import CsvSchema, open_reader
+from ..data import open_spec_reader
 from ..data.dataset import ArrayDataset
 
 
 def open_saved_reader(spec: dict, path, skip_bad_rows=False):
-    """A reader for `path` as the model file's reader spec says (what commands.options.open_data does;
-    scale/ sits below commands/ in the import order, so it opens the reader the same way itself)."""
-    schema = CsvSchema.from_dict(spec["schema"]) if spec.get("schema") else None
-    kw = {"fields": spec["fields"]} if spec.get("fields") else {}
-    return open_reader(spec["format"], path, skip_bad_rows=skip_bad_rows, schema=schema, **kw)
+    """A reader for `path` as the model file's reader spec says: the same `data.open_spec_reader` that
+    evaluate and predict use (so the width cap, fields and schema are those the model was trained with)."""
+    return open_spec_reader(spec, path, skip_bad_rows=skip_bad_rows)
 
 
 def read_shard(saved, path, rank: int, world: int, skip_bad_rows: bool = False):
