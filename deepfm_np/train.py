@@ -215,4 +215,5 @@ def _progress(enabled, total, desc):
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True,
+                disable=None)                        # None: off unless stderr is a terminal (no bars in logs)

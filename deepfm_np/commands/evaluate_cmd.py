@@ -11,7 +11,8 @@ def add_parser(sub):
         description="Reads --data the way the model's training data was read (format and schema come from the "
                     "model file), encodes it with the saved preprocessing, and prints AUC, log loss, the number "
                     "of rows and the share of values that were not in the training vocabularies (OOV).")
-    p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
+    p.add_argument("--model-file", "--model", dest="model", required=True, metavar="FILE",
+                   help="model file written by `train` (its --out; --model is the older spelling)")
     p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
     add_bad_rows_option(p)
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
@@ -39,7 +40,11 @@ def run(args):
     from ..model_file import load_model
     from ..metrics import auc, logloss
     from ..threads import set_threads
+    from ..data.atomic import write_text
     from . import CommandError
+    from .checks import check_args, check_outputs
+    check_args(args, positive=("batch_size", "threads"))
+    check_outputs(args, files=("json_path",), inputs=("data", "model"))
     set_threads(args.threads)
     saved = load_model(args.model)
     reader = open_data(saved.reader, args.data, skip_bad_rows=args.skip_bad_rows)
