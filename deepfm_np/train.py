@@ -463,4 +463,4 @@ def _progress(enabled, total, desc, initial=0):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True,
-                initial=initial)
+                initial=initial, disable=None)   # None: off unless stderr is a terminal (no bars in logs)

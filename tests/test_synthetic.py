@@ -139,3 +139,54 @@ def test_gates_are_genuinely_three_way(data):
         for grp in pairs:
             resid = resid - (np.bincount(grp, resid) / np.bincount(grp))[grp]
     assert resid.std() > 0.2 * g.std()
+
+
+def _gate_scores_in_span_of_v(world):
+    """Largest least-squares residual of each gate field's scores u[:, t] regressed on its v rows (K cols)."""
+    worst = 0.0
+    for t, fields in enumerate(world.triples):
+        for f in fields:
+            rows = slice(world.layout.offsets[f], world.layout.offsets[f] + world.layout.sizes[f])
+            V, u = world.v[rows], world.u[rows, t]
+            coef = np.linalg.lstsq(V, u, rcond=None)[0]
+            worst = max(worst, float(np.abs(V @ coef - u).max() / np.abs(u).max()))
+    return worst
+
+
+WORLD10 = dict(n_numeric=0, n_categorical=10, vocab_range=(10, 100), pair_max_vocab=100, triple_max_vocab=100,
+               n_triples=4, higher_order_std=2.0)
+
+
+def test_gate_code_shared_reads_the_pairwise_vectors():
+    """gate_code='shared': every gate score is a linear function of the value's pairwise vector, with one
+    direction per gate (the same for every value); 'independent' (the default) is not."""
+    shared = make_world(0, gate_code="shared", **WORLD10)
+    indep = make_world(0, **WORLD10)
+    assert _gate_scores_in_span_of_v(shared) < 1e-9
+    assert _gate_scores_in_span_of_v(indep) > 0.1
+    # one direction a_t per gate across all its fields: regress all of the gate's rows at once
+    for t, fields in enumerate(shared.triples):
+        rows = np.concatenate([np.arange(shared.layout.offsets[f], shared.layout.offsets[f] + shared.layout.sizes[f])
+                               for f in fields])
+        coef = np.linalg.lstsq(shared.v[rows], shared.u[rows, t], rcond=None)[0]
+        np.testing.assert_allclose(shared.v[rows] @ coef, shared.u[rows, t], atol=1e-10)
+    # the calibration still sets every part's scale and the click rate
+    d = shared.sample(40_000, np.random.default_rng(3))
+    assert abs(d.logit_parts["higher_order"].std() - 2.0) < 0.15
+    assert abs(d.logit_parts["pairwise"].std() - 0.8) < 0.1
+    assert abs(d.p.mean() - 0.25) < 0.02
+
+
+def test_gate_code_default_world_unchanged():
+    """The option does not change the default world: 'independent' is the default, bit for bit."""
+    a, b = make_world(3), make_world(3, gate_code="independent")
+    np.testing.assert_array_equal(a.u, b.u)
+    np.testing.assert_array_equal(a.v, b.v)
+    assert a.bias == b.bias
+
+
+def test_gate_code_errors():
+    with pytest.raises(ValueError, match="gate_code"):
+        make_world(0, gate_code="both")
+    with pytest.raises(ValueError, match="triple_max_vocab"):
+        make_world(0, gate_code="shared", pair_max_vocab=50, triple_max_vocab=100)

@@ -4,8 +4,8 @@ Each run: `train` fits the preprocessing (1 epoch), then `scale-train --fresh` t
 from its seeded initial parameters for one epoch on 2 processes with Adagrad. The single-process
 reference is deepfm_np's own train() from the same fresh model, same optimizer, lr, batch and epochs,
 over SEEDS (init, shuffling and dropout): the 2-process test AUC must lie within 3 standard deviations
-of the single-process seeds' AUC (the seed noise; benchmarks/torchrec_scale.py measures it over more
-seeds and both sides).
+of the single-process seeds' mean AUC (the seed noise; benchmarks/torchrec_scale.py measures it on both
+sides). Measured: synthetic 0.7868 vs 0.7883 +- 0.0136, Criteo sample 0.7178 vs 0.7234 +- 0.0030.
 """
 import json
 import os
@@ -96,6 +96,12 @@ def check_run(model, out, result, stdout, train_path, test_path):
     assert "sharding plan" in stdout and "on rank(s) [1]" in stdout
     assert result["parity_before_training"] < 1e-5                          # TorchRec forward == predict
     assert result["parity_after_gather"] < 1e-5                             # the written file == TorchRec
+    import torch
+    for r in (0, 1):                                                        # each rank checkpointed its part
+        state = torch.load(Path(result["checkpoints"]) / "epoch1" / f"rank{r}.pt", weights_only=False)
+        assert set(state) == {"epoch", "tables", "table_optimizer", "dense", "dense_optimizer"}
+        owned = {t for t, p in result["plan"].items() if r in p["ranks"]}
+        assert {t for t, pieces in state["tables"].items() if pieces} == owned
     ev = run_cli(["evaluate", "--model", str(out), "--data", str(test_path), "--json", str(out) + ".eval.json"])
     assert ev.returncode == 0, ev.stderr
     assert json.loads(Path(str(out) + ".eval.json").read_text())["auc"] == pytest.approx(result["test"]["auc"],
@@ -105,7 +111,8 @@ def check_run(model, out, result, stdout, train_path, test_path):
     auc2 = result["test"]["auc"]
     print(f"2-process test AUC {auc2:.4f}; single-process over seeds {SEEDS}: {single.round(4)} "
           f"(mean {single.mean():.4f}, sd {noise:.4f})")
-    assert abs(auc2 - single.mean()) <= 3 * noise, (auc2, single)
+    # one 2-process run against the mean of n single-process runs: the difference has sd noise * sqrt(1 + 1/n)
+    assert abs(auc2 - single.mean()) <= 3 * noise * np.sqrt(1 + 1 / len(SEEDS)), (auc2, single)
 
 
 def test_two_processes_on_a_synthetic_file(tmp_path):
@@ -176,3 +183,33 @@ def test_extra_missing(small_model):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, env=env, cwd=ROOT)
     _one_line_error(proc, "needs the extra `scale`", "torchrec", "pip install")
+
+
+def test_one_step_equals_one_process_on_the_global_batch(tmp_path):
+    """Loss and gradient scaling: one SGD step of 2 processes (200 rows each; tables fused, MLP under DDP)
+    moves every parameter as one PyTorch process's step on all 400 rows (no dropout: keep_prob 1)."""
+    import torch
+    from deepfm_np.export import to_torch
+    from deepfm_np.export.torch_module import from_torch
+    train_path = write_criteo(tmp_path / "train.txt", signal_rows(400, seed=5))
+    model = tmp_path / "start.npz"
+    assert main(["train", "--format", "criteo", "--train", str(train_path), "--model", "deepfm", "--out", str(model),
+                 "--epochs", "1", "--hidden", "16", "--embed-dim", "4", "--keep-prob", "1.0", "--no-progress",
+                 "--threads", "1"]) == 0
+    out = tmp_path / "stepped.npz"
+    proc = run_cli(["scale-train", "--model", str(model), "--train", str(train_path), "--out", str(out),
+                    "--world-size", "2", "--optimizer", "sgd", "--lr", "0.5", "--batch-size", "400",
+                    "--timeout", "200"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = load_model(model)
+    d = encode(open_data(saved.reader, train_path), saved.encoder)
+    module = to_torch(saved)
+    opt = torch.optim.SGD(module.parameters(), lr=0.5)
+    torch.nn.functional.binary_cross_entropy_with_logits(module(d.idx, d.val), torch.from_numpy(d.y)).backward()
+    opt.step()
+    expected, got = from_torch(module), load_model(out).model.params
+    moved = 0
+    for k, v in expected.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+        moved += int((v != saved.model.params[k]).any())
+    assert moved == len(expected)                                          # every parameter took the step

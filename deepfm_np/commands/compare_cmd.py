@@ -1,6 +1,7 @@
 """`python -m deepfm_np compare`: the paper's Table 2 and efficiency figure at laptop scale."""
 from __future__ import annotations
 
+import argparse
 import shlex
 import time
 
@@ -40,14 +41,17 @@ def add_common_options(p, d):
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate of all models but LR (default {d.lr:g})")
     p.add_argument("--embed-dim", type=int, default=d.embed_dim, help=f"embedding size K (default {d.embed_dim})")
-    p.add_argument("--hidden", default="-".join(map(str, d.hidden)),
-                   help=f"hidden layer sizes, e.g. 400-400-400 (default {'-'.join(map(str, d.hidden))})")
+    p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
+                   help=f"hidden layer sizes, e.g. 400,400,400 or 400-400-400 (default {','.join(map(str, d.hidden))}: "
+                        "half the paper's width for a laptop-scale run; train and demo use the paper's 400,400,400)")
     p.add_argument("--keep-prob", type=float, default=d.keep_prob,
-                   help=f"dropout KEEP probability, the paper's 'dropout' (default {d.keep_prob})")
+                   help=f"dropout KEEP probability, the paper's 'dropout' (default {d.keep_prob} with the half-width "
+                        "layers; train and demo use the paper's 0.5)")
     p.add_argument("--activation", choices=("relu", "tanh"), default=None,
                    help="hidden activation of every deep model (default: relu, and tanh for IPNN as in the paper)")
     add_threads_option(p, default=1)
-    p.add_argument("--progress", action="store_true", help="show per-batch progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-batch progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
 
 
 def config_from_args(args, **extra):
@@ -60,7 +64,7 @@ def config_from_args(args, **extra):
     try:
         return CompareConfig(models=models, seeds=args.seeds, data=args.data, rows=args.rows, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, embed_dim=args.embed_dim, hidden=hidden,
-                             keep_prob=args.keep_prob, activation=args.activation, progress=args.progress, **extra)
+                             keep_prob=args.keep_prob, activation=args.activation, progress=args.progress is not False, **extra)
     except ValueError as e:
         raise CommandError(str(e)) from None
 

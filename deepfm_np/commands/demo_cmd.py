@@ -1,6 +1,7 @@
 """`python -m deepfm_np demo`: LR, FM and DeepFM on synthetic data with a known teacher."""
 from __future__ import annotations
 
+import argparse
 import os
 
 from .options import add_json_option, add_threads_option, write_json
@@ -32,7 +33,8 @@ def add_parser(sub):
     add_threads_option(p)
     p.add_argument("--out", default="demo_out", help="folder for the learning-curve PNG (default demo_out)")
     add_json_option(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
     p.set_defaults(run=run)
 
 
@@ -40,7 +42,11 @@ def run(args):
     from ..experiments.teacher_demo import format_table, plot_curves, run_demo
     from ..models.registry import model_names
     from ..threads import set_threads
+    from ..data.atomic import write_text
     from . import CommandError
+    from .checks import check_args, check_outputs
+    check_args(args, positive=("epochs", "batch_size", "threads"))
+    check_outputs(args, files=("json_path",), folders=("out",))
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in model_names()]
     if unknown:
@@ -52,7 +58,7 @@ def run(args):
           f"models {', '.join(models)}, seed {args.seed}")
     report = run_demo(rows=args.rows, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                       data_seed=args.data_seed,
-                      models=tuple(models), progress=not args.no_progress)
+                      models=tuple(models), progress=args.progress is not False)
     print()
     print(format_table(report))
     os.makedirs(args.out, exist_ok=True)

@@ -13,7 +13,8 @@ def add_parser(sub):
                     "base rate's), calibration (mean prediction vs observed rate, expected calibration error "
                     "over 10 bins), the number of rows and the share of values that were not in the training "
                     "vocabularies (OOV).")
-    p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
+    p.add_argument("--model-file", "--model", dest="model", required=True, metavar="FILE",
+                   help="model file written by `train` (its --out; --model is the older spelling)")
     p.add_argument("--data", required=True, metavar="FILE", help="labelled data in the model's format")
     add_bad_rows_option(p)
     p.add_argument("--batch-size", type=int, default=8192, help="rows per prediction batch (default 8192)")
@@ -43,6 +44,9 @@ def run(args):
     from ..model_file import load_model
     from ..threads import set_threads
     from .train_cmd import format_scores
+    from .checks import check_args, check_outputs
+    check_args(args, positive=("batch_size", "threads"))
+    check_outputs(args, files=("json_path", "plot"), inputs=("data", "model"))
     set_threads(args.threads)
     saved = load_model(args.model)
     reader = open_data(saved.reader, args.data, skip_bad_rows=args.skip_bad_rows)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from ..data.raw import MAX_SLOTS
@@ -41,11 +40,9 @@ def add_json_option(p, what="the results") -> None:
 
 
 def write_json(path, obj) -> None:
-    """Write obj as indented JSON to path atomically (a .part file, then a rename)."""
-    tmp = f"{path}.part"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    """Write obj as indented JSON to path atomically (data/atomic.py: the old file stays until it is whole)."""
+    from ..data.atomic import write_text
+    write_text(path, json.dumps(obj, indent=2))
 
 
 def parse_hidden(text: str) -> tuple:
@@ -155,7 +152,10 @@ def _resolve_fields(args) -> str:
 
 def open_data(spec: dict, path, *, skip_bad_rows=False, label=True):
     """A reader for `path` as described by `spec` (from reader_spec or a model file)."""
-    from ..data import open_spec_reader
+    from ..data import FORMATS, open_spec_reader
+    if spec.get("format") not in FORMATS:            # e.g. a DeepFMClassifier file: no reader of ours
+        raise CommandError(f"this model reads {spec.get('format')!r} input, not a file format the command "
+                           f"line reads ({', '.join(FORMATS)}); use it from Python")
     return open_spec_reader(spec, path, skip_bad_rows=skip_bad_rows, label=label)
 
 

@@ -12,10 +12,16 @@ def add_parser(sub):
                     "model file), encodes it with the saved preprocessing (values never seen in training use "
                     "their field's OOV row; the share is reported), and writes one probability per line to "
                     "--output, rows in input order, streaming (memory does not grow with the file). "
-                    "Probabilities are written with 17 significant digits, enough to reproduce them exactly.")
-    p.add_argument("--model", required=True, metavar="MODEL", help="model file written by `train`")
+                    "Probabilities are written with 17 significant digits, enough to reproduce them exactly. "
+                    "An --output ending in .csv gets a header and the columns line,probability (line: the "
+                    "input line number, which identifies the row); one ending in .parquet the same two "
+                    "columns as int64 and float64 (extra `parquet`: pyarrow). Every output is written "
+                    "atomically: an error or Ctrl-C leaves an existing file as it was.")
+    p.add_argument("--model-file", "--model", dest="model", required=True, metavar="FILE",
+                   help="model file written by `train` (its --out; --model is the older spelling)")
     p.add_argument("--input", required=True, metavar="FILE", help="rows to score, in the model's format")
-    p.add_argument("--output", required=True, metavar="FILE", help="where to write the probabilities")
+    p.add_argument("--output", required=True, metavar="FILE",
+                   help="where to write the probabilities: text, one per line (default), .csv or .parquet")
     p.add_argument("--no-label", action="store_true",
                    help="criteo/csv input without the label column (e.g. Criteo's 39-column test file)")
     add_bad_rows_option(p)
@@ -29,26 +35,34 @@ def add_parser(sub):
 
 def run(args):
     from ..data import EncodeStats
+    from ..data.atomic import atomic_write
     from ..model_file import load_model
     from ..threads import set_threads
+    from .checks import check_args, check_outputs
+    check_args(args, positive=("batch_size", "threads"))
+    check_outputs(args, files=("output", "json_path"), inputs=("input", "model"))
+    if output_kind(args.output) == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            from . import CommandError
+            raise CommandError("--output .parquet needs pyarrow: pip install 'deepfm_np[parquet]' "
+                               "(or write .csv)") from None
     set_threads(args.threads)
     saved = load_model(args.model)
     reader = open_data(saved.reader, args.input, skip_bad_rows=args.skip_bad_rows, label=not args.no_label)
     stats = EncodeStats()
     rows = 0
-    tmp = args.output + ".part"
-    with open(tmp, "w") as f:
+    kind = output_kind(args.output)
+    with atomic_write(args.output, "wb") as f:          # an error or Ctrl-C leaves no partial output
+        write = _writer(kind, f, args.line_numbers)
         for chunk in reader.chunks():
             enc = saved.encoder.transform(chunk)
             stats.merge(enc.stats)
             p = saved.model.predict_proba(enc.idx, enc.val, args.batch_size)
-            if args.line_numbers:
-                f.writelines(f"{line}\t{x:.17g}\n" for line, x in zip(chunk.lines.tolist(), p.tolist()))
-            else:
-                f.writelines(f"{x:.17g}\n" for x in p.tolist())
+            write(chunk.lines, p)
             rows += len(p)
-    import os
-    os.replace(tmp, args.output)
+        write(None, None)                                # close: parquet writes its footer
     out = {"model": saved.meta["model"]["name"], "input": str(args.input), "output": str(args.output),
            "rows": rows, "oov_rate": stats.oov_rate, "skipped_rows": reader.stats.skipped}
     print(f"wrote {rows:,} probabilities to {args.output} (OOV rate {stats.oov_rate:.2%}"
@@ -58,3 +72,39 @@ def run(args):
     if args.json_path:
         write_json(args.json_path, out)
     return 0
+
+
+def output_kind(path) -> str:
+    name = str(path).lower()
+    return "csv" if name.endswith(".csv") else "parquet" if name.endswith(".parquet") else "text"
+
+
+def _writer(kind, f, line_numbers):
+    """-> write(lines (n,) int64, p (n,) float64); write(None, None) finishes the file. f: binary file."""
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        schema = pa.schema([("line", pa.int64()), ("probability", pa.float64())])
+        pw = pq.ParquetWriter(f, schema)
+
+        def write(lines, p):
+            if p is None:
+                pw.close()
+            else:
+                pw.write_table(pa.table({"line": pa.array(lines, pa.int64()), "probability": pa.array(p)},
+                                        schema=schema))
+        return write
+    if kind == "csv":
+        f.write(b"line,probability\n")
+
+    def write(lines, p):
+        if p is None:
+            return
+        if kind == "csv":
+            text = "".join(f"{n},{x:.17g}\n" for n, x in zip(lines.tolist(), p.tolist()))
+        elif line_numbers:
+            text = "".join(f"{n}\t{x:.17g}\n" for n, x in zip(lines.tolist(), p.tolist()))
+        else:
+            text = "".join(f"{x:.17g}\n" for x in p.tolist())
+        f.write(text.encode("ascii"))
+    return write

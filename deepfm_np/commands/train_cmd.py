@@ -1,6 +1,7 @@
 """`python -m deepfm_np train`: fit the preprocessing on the training file, train a model, save one model file."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -76,7 +77,8 @@ def add_parser(sub):
     g.add_argument("--keep-prob", type=float, help=f"dropout keep probability (default {default('keep_prob')})")
     g.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, dropout, holdout (default 0)")
     add_threads_option(g, auto=True)
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal, never in a log file)")
     add_json_option(p)
     p.set_defaults(run=run)
 
@@ -98,8 +100,6 @@ def load_splits(args, spec):
     if args.valid:
         tr, va = reader(args.train), reader(args.valid)
     else:
-        if not 0 < args.valid_fraction < 1:
-            raise CommandError(f"--valid-fraction must be in (0, 1), got {args.valid_fraction}")
         tr = HoldoutReader(reader(args.train), args.valid_fraction, args.seed, "train")
         va = HoldoutReader(reader(args.train), args.valid_fraction, args.seed, "valid")
     readers = {"train": tr, "valid": va}
@@ -128,15 +128,65 @@ def load_splits(args, spec):
     return enc, sets, report
 
 
+def _label_counts(ds) -> tuple:
+    """(rows, positives) of a data set, one streaming pass over its labels."""
+    n = pos = 0
+    for _, _, y in ds.iter_batches(1 << 16):
+        n, pos = n + len(y), pos + int((y > 0.5).sum())
+    return n, pos
+
+
+def _scores(model, sets) -> dict:
+    """Validation and test AUC / log loss; AUC is None (undefined) when a file has one class."""
+    import numpy as np
+
+    from ..metrics import auc, logloss
+    out = {}
+    for name, ds in sets.items():
+        if name == "train":
+            continue
+        ps, ys = [], []
+        for idx, val, y in ds.iter_batches(8192):
+            ps.append(model.predict_proba(idx, val, 8192))
+            ys.append(y)
+        p, y = np.concatenate(ps), np.concatenate(ys)
+        both = 0 < int((y > 0.5).sum()) < len(y)
+        out[name] = {"auc": auc(y, p) if both else None, "logloss": logloss(y, p), "rows": int(len(y))}
+        if not both:
+            out[name]["note"] = f"AUC undefined: all {len(y):,} labels are {int(y[0])}"
+    return out
+
+
+def check_train_args(args, hidden) -> None:
+    """Everything that can be refused before the data is read (values, memory, output paths)."""
+    from ..model_file import model_path
+    from ..models.registry import SPECS
+    from .checks import check_args, check_memory, check_outputs, min_params
+    defaults = SPECS[args.model].defaults if args.model in SPECS else {}
+    embed_dim = args.embed_dim if args.embed_dim is not None else defaults.get("embed_dim", 1)
+    hidden = hidden if hidden is not None else defaults.get("hidden", ())
+    check_args(args, positive=("epochs", "batch_size", "embed_dim", "min_count", "threads", "max_width"),
+               nonnegative=("patience", "hash_buckets"), fraction=("valid_fraction",),
+               probability=("keep_prob",), finite_positive=("lr",))
+    if args.hash_buckets:                            # at least one hashed field of that many rows
+        check_memory(min_params(args.model, args.hash_buckets, embed_dim, hidden),
+                     f"--hash-buckets {args.hash_buckets:,} with --embed-dim {embed_dim}")
+    check_memory(min_params(args.model, 0, embed_dim, hidden), f"--hidden {','.join(map(str, hidden))}")
+    check_outputs(args, files=("out", "json_path"), folders=("cache",), inputs=("train", "valid", "test"))
+    if str(model_path(args.out)) != args.out:        # --out m writes m.npz: check that name too
+        from ..data.atomic import check_output_path
+        check_output_path(model_path(args.out), "--out", not_same_as=[("--train", args.train)])
+
+
 def run(args):
     from ..model_file import save_model
-    from ..models.registry import build_model
+    from ..models.registry import SPECS, build_model
     from ..threads import set_threads
     from ..train import TrainingRefused, default_config, evaluate, label_counts, train
+    from .checks import check_memory, min_params
 
     hidden = parse_hidden(args.hidden) if args.hidden else None      # None: the model's default
-    if args.min_count < 1 or args.hash_buckets < 0:
-        raise CommandError("--min-count must be >= 1 and --hash-buckets >= 0")
+    check_train_args(args, hidden)
     set_threads(None if args.threads == "auto" else args.threads)
     spec = reader_spec(args)
     t0 = time.perf_counter()
@@ -150,24 +200,33 @@ def run(args):
             print(text)
         if k != "train" and v["oov_rate"]:
             print(f"  {k}: {v['oov_rate']:.2%} of values not in the training vocabularies (OOV rows)")
+    n_valid, pos_valid = _label_counts(sets["valid"])
+    if pos_valid in (0, n_valid):                    # AUC undefined, and log loss alone on one class is no guide
+        where = f"--valid {args.valid}" if args.valid else f"the {args.valid_fraction:g} holdout of --train"
+        raise CommandError(f"{where}: all {n_valid:,} labels are {int(pos_valid > 0)}; early stopping on "
+                           f"the validation AUC needs both classes")
     pos, n = label_counts(sets["train"])
     if pos in (0, n):                                # refused before any model is built or trained
         raise CommandError(f"{args.train}: the training data has only {'negative' if pos == 0 else 'positive'} "
                            f"rows ({n:,} rows): a click model needs both classes")
+    model_defaults = SPECS[args.model].defaults
+    check_memory(min_params(args.model, layout.n_rows, args.embed_dim or model_defaults.get("embed_dim", 1),
+                            hidden or model_defaults.get("hidden", ())),
+                 f"{args.model} on {layout.n_rows:,} table rows")
     try:
         model = build_model(args.model, layout, embed_dim=args.embed_dim, hidden=hidden,
                             keep_prob=args.keep_prob, seed=args.seed)
         cfg = default_config(args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                              lr=args.lr, l2_embed=args.l2_embed, monitor=args.monitor, patience=args.patience,
-                             eval_every=args.eval_every, seed=args.seed, progress=not args.no_progress,
-                             log=args.no_progress, threads=args.threads)
+                             eval_every=args.eval_every, seed=args.seed, progress=args.progress is not False,
+                             log=args.progress is False, threads=args.threads)   # --no-progress: a line per validation
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"training {args.model}: {model.n_params():,} parameters; {cfg.optimizer} lr {cfg.lr:g}, "
           f"l2-embed {cfg.l2_embed:g}, early stopping on validation {cfg.monitor}")
     try:
         result = train(model, sets["train"], sets["valid"], cfg, checkpoint=args.checkpoint, resume=args.resume,
-                       on_warning=lambda msg: print(f"warning: {msg}", file=sys.stderr, flush=True))
+                       on_warning=lambda msg: print(f"warning: {msg}", flush=True))   # beside the data report
     except TrainingRefused as e:
         raise CommandError(str(e)) from None
     except KeyboardInterrupt:
@@ -175,13 +234,8 @@ def run(args):
             print(f"interrupted: checkpoint written to {args.checkpoint} (continue with --resume "
                   f"{args.checkpoint})", file=sys.stderr)
         raise
-    scores = {name: evaluate(model, sets[name]) for name in sets if name != "train"}
-    keep = ("auc", "auc_undefined", "logloss", "base_logloss", "mean_prediction", "observed_rate", "ece",
-            "rows", "positives")
     out = {
         "model": args.model,
-        "valid": {k: scores["valid"][k] for k in keep},
-        "test": {k: scores["test"][k] for k in keep} if "test" in scores else None,
         "train_seconds": result.train_seconds,
         "train_cpu_seconds": result.train_cpu_seconds,
         "samples_per_second": result.samples_per_second,
@@ -203,9 +257,22 @@ def run(args):
     hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "patience", "seed",
                                            "min_count", "numeric_mode", "hash_buckets", "max_width")}
     hyper.update({k: getattr(cfg, k) for k in ("lr", "optimizer", "l2_embed", "monitor", "eval_every")})
-    path = save_model(args.out, model, enc, spec,
-                      train={"hyper_parameters": {**hyper, **model.config}, "results": out,
-                             "files": {"train": args.train, "valid": args.valid, "test": args.test}})
+
+    def save():
+        return save_model(args.out, model, enc, spec,
+                          train={"hyper_parameters": {**hyper, **model.config}, "results": out,
+                                 "files": {"train": args.train, "valid": args.valid, "test": args.test}})
+
+    try:                                             # nothing after training may lose the model
+        scores = {name: evaluate(model, sets[name]) for name in sets if name != "train"}
+    except BaseException:
+        print(f"model written to {save()} before the error below")
+        raise
+    keep = ("auc", "auc_undefined", "logloss", "base_logloss", "mean_prediction", "observed_rate", "ece",
+            "rows", "positives")
+    out["valid"] = {k: scores["valid"][k] for k in keep}
+    out["test"] = {k: scores["test"][k] for k in keep} if "test" in scores else None
+    path = save()
     out["out"] = str(path)
     for name, s in scores.items():
         print(f"{name}: {format_scores(s)}")

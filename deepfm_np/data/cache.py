@@ -27,13 +27,14 @@ far apart in the file at the cost of a few reads per epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write, write_text
 from .dataset import ArrayDataset
 from ..errors import DataError
 from ..fields import FieldLayout
@@ -64,8 +65,9 @@ def build_cache(reader, encoder: Encoder, directory) -> "CachedDataset":
     header_path.unlink(missing_ok=True)              # an old header must not describe new files
     stats = EncodeStats()
     n = 0
-    files = {k: open(d / name, "wb") for k, (name, _) in FILES.items()}
-    try:
+    with contextlib.ExitStack() as stack:            # atomic files (atomic.py): an error or Ctrl-C leaves
+        files = {k: stack.enter_context(atomic_write(d / name, "wb"))   # no half-written data file
+                 for k, (name, _) in FILES.items()}
         for chunk in reader.chunks():
             out = encoder.transform(chunk)
             out.idx.astype(np.int32).tofile(files["idx"])
@@ -73,18 +75,13 @@ def build_cache(reader, encoder: Encoder, directory) -> "CachedDataset":
             out.y.astype(np.uint8).tofile(files["y"])
             stats.merge(out.stats)
             n += out.y.shape[0]
-    finally:
-        for f in files.values():
-            f.close()
     read = getattr(reader, "stats", None)
     header = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "n": n,
               "n_slots": layout.n_slots, "layout": layout.to_dict(),
               "encoder_sha256": encoder_digest(encoder),
               "source": str(getattr(reader, "path", "")),
               "stats": stats.to_dict(), "read": None if read is None else read.to_dict()}
-    tmp = d / "header.json.tmp"
-    tmp.write_text(json.dumps(header, indent=1))
-    os.replace(tmp, header_path)
+    write_text(header_path, json.dumps(header, indent=1))
     return CachedDataset(d)
 
 

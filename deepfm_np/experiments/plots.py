@@ -5,7 +5,6 @@ matplotlib is imported when a figure is drawn, not when the package is, and uses
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -18,12 +17,15 @@ def subplots(*args, **kwargs):
 
 
 def save(fig, path, dpi=120):
-    """Tight layout, write `path` atomically (a .part file, then a rename), close the figure."""
+    """Tight layout, write `path` atomically (data/atomic.py: a Ctrl-C never leaves half a PNG), close the figure."""
     import matplotlib.pyplot as plt
+
+    from ..data.atomic import atomic_write
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path

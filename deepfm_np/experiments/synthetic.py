@@ -192,7 +192,8 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
                missing_range=(0.05, 0.2), k: int = 4,
                pair_max_vocab: int = 200, triple_max_vocab: int = 100, n_triples: int = 8,
                first_order_std: float = 1.0, pairwise_std: float = 0.8, higher_order_std: float = 1.2,
-               positive_rate: float = 0.25, calibration_rows: int = 20_000) -> Teacher:
+               positive_rate: float = 0.25, calibration_rows: int = 20_000,
+               gate_code: str = "independent") -> Teacher:
     """Build the teacher of world `seed`; nothing here depends on how many rows are drawn later.
 
     vocab_range      : (smallest, largest) categorical vocabulary, log-spaced over C1..C26
@@ -207,7 +208,18 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
                        the data (defaults give Bayes AUC ~0.82 and partial AUCs clearly apart)
     positive_rate    : the bias is solved so that the mean click probability equals this
     calibration_rows : rows of the world's own calibration sample used to set the scales and bias
+    gate_code        : "independent" - every gate's value scores u_t are drawn afresh (the pairwise and
+                       higher-order parts use unrelated codes of each value); "shared" - u_t[x] =
+                       <v[x], a_t> for a random direction a_t (K,) per gate, so both parts read ONE
+                       code per value, the pairwise vector v[x] (what DeepFM's shared embedding assumes).
+                       "shared" needs every gate field to be a pairwise field (triple_max_vocab <=
+                       pair_max_vocab).
     """
+    if gate_code not in ("independent", "shared"):
+        raise ValueError(f"make_world: gate_code must be 'independent' or 'shared', got {gate_code!r}")
+    if gate_code == "shared" and triple_max_vocab > pair_max_vocab:
+        raise ValueError(f"make_world: gate_code='shared' needs triple_max_vocab ({triple_max_vocab}) <= "
+                         f"pair_max_vocab ({pair_max_vocab}): a gate field must have a pairwise vector")
     rng = np.random.default_rng([0, seed])
     lo, hi = vocab_range
     vocab = np.unique(np.round(np.geomspace(lo, hi, n_categorical)).astype(np.int64))
@@ -247,9 +259,18 @@ def make_world(seed: int = 0, *, n_numeric: int = 13, n_categorical: int = 26,
     triples = np.array(triples, dtype=np.int64).reshape(-1, 3)
     T = triples.shape[0]
     u = np.zeros((R, T))                                                   # gate t's value scores
-    for t, fields in enumerate(triples):
-        for f in fields:
-            u[layout.offsets[f]:layout.offsets[f] + layout.sizes[f], t] = rng.standard_normal(layout.sizes[f])
+    if gate_code == "shared":
+        # one code per value: gate t scores value x by projecting its pairwise vector on a direction a_t
+        # (scaled so the scores have unit variance, like the independent ones)
+        a = rng.standard_normal((k, T)) / np.sqrt(k)                       # (K, T)
+        for t, fields in enumerate(triples):
+            for f in fields:
+                rows = slice(layout.offsets[f], layout.offsets[f] + layout.sizes[f])
+                u[rows, t] = v[rows] @ a[:, t]
+    else:
+        for t, fields in enumerate(triples):
+            for f in fields:
+                u[layout.offsets[f]:layout.offsets[f] + layout.sizes[f], t] = rng.standard_normal(layout.sizes[f])
     gate_sign = rng.choice([-1.0, 1.0], size=T)
 
     # Calibrate on the world's own sample: rescale each part to its target std, then solve the bias.

@@ -13,10 +13,11 @@ Each process (rank r of N):
        epoch's checkpoint is restored at the end (as `train` restores its best parameters);
     5. rank 0 gathers every shard and writes a deepfm_np model file.
 
-Loss scaling: a step's loss on rank r is sum_{rows of r} bce / (rows of the step on ALL ranks). Table
-gradients are summed over ranks by the backward all-to-all, so they are the global batch mean; DDP
-AVERAGES the dense gradients over ranks, so they are multiplied by N before the dense step. Both then
-equal what one process would compute on the whole global batch.
+Loss scaling: a step's loss on rank r is N * sum_{rows of r} bce / (rows of the step on ALL ranks). DDP
+AVERAGES the dense gradients over the N ranks, and TorchRec's backward all-to-all averages the table
+gradients the same way (comm_ops.GRADIENT_DIVISION, on by default; checked at start), so both become
+sum_{all rows} d bce / (all rows): what one process computes on the whole global batch
+(tests/test_torchrec_dist.py checks one SGD step parameter by parameter).
 """
 from __future__ import annotations
 
@@ -209,7 +210,10 @@ def worker(rank: int, opts: ScaleOptions) -> None:
     for t, p in placement.items():
         say(f"  {t} ({layout.names[int(t[1:])]}): {p['sharding']} {p['kernel']} on rank(s) {p['ranks']}")
     dense_opt, dense_named = dense_optimizer(dmp, opts.optimizer, opts.lr)
-    dense_params = list(dense_named.values())
+    from torchrec.distributed.comm_ops import get_gradient_division
+    if not get_gradient_division():                  # the loss scaling below assumes TorchRec's default
+        raise ScaleError("TorchRec's gradient division is off (comm_ops.set_gradient_division(False)); "
+                         "scale-train's loss scaling needs it on")
 
     parity = None
     if "test" in sets:                               # before any step: TorchRec forward == deepfm_np predict
@@ -234,15 +238,12 @@ def worker(rank: int, opts: ScaleOptions) -> None:
         for j, rows in enumerate(even_batches(ds.n, S, rng)):
             logits = _forward(dmp, ds.idx[rows], ds.val[rows], layout)
             y = torch.from_numpy(ds.y[rows])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum") / float(step_rows[j])
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+            loss = bce * (W / float(step_rows[j]))   # both gradients are averaged over ranks (docstring)
             dense_opt.zero_grad()
             loss.backward()                          # tables: fused update on their owners, here
-            with torch.no_grad():
-                for p in dense_params:
-                    if p.grad is not None:
-                        p.grad.mul_(W)               # DDP averaged over ranks; we want the global mean
             dense_opt.step()
-            loss_sum += loss.detach().double() * float(step_rows[j])
+            loss_sum += bce.detach().double()
         dist.all_reduce(loss_sum)
         train_seconds += time.perf_counter() - t0
         samples += int(train_counts.sum())
