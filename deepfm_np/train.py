@@ -203,7 +203,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
     Raises TrainingRefused (one class in the training data; a checkpoint from another run) before
     training, TrainingDiverged when the loss becomes NaN or stays far above the base rate's.
     """
-    from .checkpoint import load_checkpoint
+    from .data.checkpoint import load_checkpoint
     cfg = config or TrainConfig()
     pos, n = label_counts(train_data)
     if pos == 0 or pos == n:
@@ -314,7 +314,7 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
         return cfg.patience > 0 and bad_evals >= cfg.patience
 
     def save(epoch, batches_done, epoch_start_state, finished=""):
-        from .checkpoint import save_checkpoint
+        from .data.checkpoint import save_checkpoint
         arrays = {f"param/{k}": v for k, v in model.params.items()}
         arrays.update({f"opt/{k}": v for k, v in optimizer.state_dict().items()})
         if best_params is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfm_np.checkpoint import load_checkpoint
+from deepfm_np.data.checkpoint import load_checkpoint
 from deepfm_np.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]

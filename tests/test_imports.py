@@ -18,7 +18,7 @@ LEVELS = {
     "sparse": 1, "data": 1,
     "layers": 2, "losses": 2, "metrics": 2, "optim": 2,
     "models": 3,
-    "train": 4, "gradcheck": 4, "model_file": 4, "checkpoint": 4,
+    "train": 4, "gradcheck": 4, "model_file": 4,
     "experiments": 5,
     "commands": 6, "cli": 7, "__main__": 8,
 }

@@ -136,27 +136,6 @@ def _label_counts(ds) -> tuple:
     return n, pos
 
 
-def _scores(model, sets) -> dict:
-    """Validation and test AUC / log loss; AUC is None (undefined) when a file has one class."""
-    import numpy as np
-
-    from ..metrics import auc, logloss
-    out = {}
-    for name, ds in sets.items():
-        if name == "train":
-            continue
-        ps, ys = [], []
-        for idx, val, y in ds.iter_batches(8192):
-            ps.append(model.predict_proba(idx, val, 8192))
-            ys.append(y)
-        p, y = np.concatenate(ps), np.concatenate(ys)
-        both = 0 < int((y > 0.5).sum()) < len(y)
-        out[name] = {"auc": auc(y, p) if both else None, "logloss": logloss(y, p), "rows": int(len(y))}
-        if not both:
-            out[name]["note"] = f"AUC undefined: all {len(y):,} labels are {int(y[0])}"
-    return out
-
-
 def check_train_args(args, hidden) -> None:
     """Everything that can be refused before the data is read (values, memory, output paths)."""
     from ..model_file import model_path

@@ -12,49 +12,32 @@ Inside the .npz (readable with np.load(allow_pickle=False), like model_file.py):
                    the generators' states (numpy bit_generator.state dicts), the history, the
                    early-stopping bookkeeping and the settings a resumed run must share
 
-The write is atomic: readers see the old checkpoint or the new one, never half of one, and a kill
-during the write leaves the old checkpoint intact (the temporary file is removed on any error).
+The write goes through data/atomic.py: readers see the old checkpoint or the new one, never half of one,
+and a kill during the write leaves the old checkpoint intact.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from .atomic import atomic_write
 
 FILE_FORMAT = "deepfm_np checkpoint"
 FILE_VERSION = 1
-
-
-def atomic_savez(path, arrays: dict) -> Path:
-    """np.savez(arrays) to `path` atomically: unique temp file in the same folder, fsync, os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:                       # also KeyboardInterrupt: never leave the temp file behind
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def save_checkpoint(path, arrays: dict, meta: dict) -> Path:
     """Write arrays (name -> ndarray) and meta (JSON-serialisable) to `path` atomically."""
     meta = {"format": FILE_FORMAT, "file_version": FILE_VERSION, **meta}
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    return atomic_savez(path, {"meta.json": blob, **arrays})
+    path = Path(path)
+    with atomic_write(path, "wb") as f:                # readers see the old file or the new one
+        np.savez(f, **{"meta.json": blob, **arrays})
+    return path
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
