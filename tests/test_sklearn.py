@@ -82,7 +82,7 @@ def test_params_clone_random_state():
     est = DeepFMClassifier("fm", **FAST)
     params = est.get_params()
     for k in ("model", "embed_dim", "hidden", "activation", "keep_prob", "init_std", "pretrain_epochs",
-              "epochs", "batch_size", "optimizer", "lr", "l2_embed", "patience", "metric",
+              "epochs", "batch_size", "optimizer", "lr", "l2_embed", "patience", "monitor",
               "validation_fraction", "min_count", "numeric", "hash_buckets", "max_width", "columns",
               "random_state"):
         assert k in params

@@ -102,7 +102,9 @@ class DeepFMClassifier(ClassifierMixin, BaseEstimator):
 
     model          : registry name (lr, fm, fnn, ipnn, opnn, pnn, lr_dnn, fm_dnn, deepfm, ...)
     embed_dim, hidden, activation, keep_prob, init_std, pretrain_epochs : the model's (None: model default)
-    epochs, batch_size, optimizer, lr, l2_embed, patience, metric : the training loop's (train.TrainConfig)
+    epochs, batch_size, patience, monitor : the training loop's (train.TrainConfig); early stopping
+                   watches validation log loss by default, as `train` does (a calibrated model first)
+    optimizer, lr, l2_embed : None: the model's measured defaults (train.MODEL_DEFAULTS, as `train`)
     validation_fraction : hold out this share of the fit rows for early stopping (None: no holdout)
     min_count, numeric, hash_buckets, max_width : the Encoder's (data/preprocess.py)
     columns        : column kinds for NumPy input (see the module docstring)
@@ -112,7 +114,7 @@ class DeepFMClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model="deepfm", *, embed_dim=10, hidden=(400, 400, 400), activation=None,
                  keep_prob=0.5, init_std=0.01, pretrain_epochs=None, epochs=5, batch_size=1024,
-                 optimizer="adam", lr=1e-3, l2_embed=0.0, patience=2, metric="auc", validation_fraction=None,
+                 optimizer=None, lr=None, l2_embed=None, patience=2, monitor="logloss", validation_fraction=None,
                  min_count=2, numeric="value", hash_buckets=0, max_width=None, columns=None,
                  random_state=None, verbose=False):
         self.model = model
@@ -128,7 +130,7 @@ class DeepFMClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.l2_embed = l2_embed
         self.patience = patience
-        self.metric = metric
+        self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.min_count = min_count
         self.numeric = numeric
@@ -232,7 +234,7 @@ class DeepFMClassifier(ClassifierMixin, BaseEstimator):
         eval_set : (X_val, y_val) for early stopping (overrides validation_fraction)
         """
         from ..models.registry import build_model
-        from ..train import TrainConfig, train
+        from ..train import default_config, train
 
         X, names = self._check_X(X, reset=True)
         classes, y01 = self._labels(y)
@@ -266,9 +268,9 @@ class DeepFMClassifier(ClassifierMixin, BaseEstimator):
                   activation=self.activation, keep_prob=self.keep_prob, init_std=self.init_std,
                   pretrain_epochs=self.pretrain_epochs, seed=seed)
         self.model_ = build_model(self.model, self.encoder_.layout, **kw)
-        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
-                          l2_embed=self.l2_embed, patience=self.patience, metric=self.metric, seed=seed,
-                          progress=bool(self.verbose))
+        cfg = default_config(self.model, epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+                             lr=self.lr, l2_embed=self.l2_embed, patience=self.patience, monitor=self.monitor,
+                             seed=seed, progress=bool(self.verbose))
         self.train_result_ = train(self.model_, data, valid, cfg)
         return self
 
