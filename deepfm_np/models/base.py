@@ -65,8 +65,12 @@ class Model:
         return grads
 
     def predict_proba(self, idx, val, batch_size=4096):
-        """Click probabilities (N,) in evaluation mode (no dropout), batch by batch."""
-        self.layout.validate(idx)
+        """Click probabilities (N,) in evaluation mode (no dropout), batch by batch.
+
+        idx (N, S) int64, val (N, S) -> p (N,) float64 = sigmoid(logits), the sigmoid taken in
+        float64. The ids are checked once, for all N rows (check_ids: layout.validate's errors).
+        """
+        check_ids(self.layout, idx)
         out = np.empty(idx.shape[0], dtype=np.float64)
         for start in range(0, idx.shape[0], batch_size):
             sl = slice(start, start + batch_size)
@@ -123,6 +127,28 @@ class Model:
     def _init_table(self, name, rows, cols, rng, std):
         shape = (rows,) if cols is None else (rows, cols)
         self.params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
+
+
+def check_ids(layout, idx) -> None:
+    """layout.validate(idx), with the common case (every id in range) in two reductions.
+
+    idx (B, S). Every id of slot s lies in its field's rows [lo_s, hi_s) exactly when
+
+        min_b idx[b, s] >= lo_s   and   max_b idx[b, s] < hi_s
+
+    so a column-wise min and max (S numbers each) replace validate's three (B, S) comparison
+    masks: half the time, which for LR was half of all of predict_proba. When the test fails, or
+    idx is not a non-empty integer (B, S) array, layout.validate runs on the whole array and raises
+    its own error (the first bad row, field and value), word for word the same as before
+    (tests/test_predict_checks.py compares the two).
+    """
+    a = np.asarray(idx)
+    if a.ndim == 2 and a.shape[0] and a.shape[1] == layout.n_slots and np.issubdtype(a.dtype, np.integer):
+        lo = layout.offsets[layout.slot_field]                              # (S,) first row of each slot
+        hi = lo + np.asarray(layout.sizes, dtype=np.int64)[layout.slot_field]   # (S,) one past its last
+        if (a.min(axis=0) >= lo).all() and (a.max(axis=0) < hi).all():
+            return
+    layout.validate(idx)
 
 
 def embed(table, idx, val, layout):
