@@ -266,21 +266,70 @@ def loop_section(lo, targets) -> list[str]:
 
 
 def predict_section(ps) -> list[str]:
-    """Prediction rows/s: raw file through `predict`, encoded arrays, PyTorch on the same arrays."""
+    """Prediction rows/s, same rows, same run: deepfm_np (file, parsed columns, encoded arrays), PyTorch and
+    ONNX Runtime on the exported model; same-run ratios with their round-to-round spread."""
     if not ps:
         return []
     c = ps["config"]
-    return [f"### Prediction ({c['rows']:,}-row Criteo-format file, one thread, {c['rounds']} rounds)",
-            "'raw file': `python -m deepfm_np predict` in-process (read, encode with the saved preprocessing, "
-            "predict, write); 'encoded arrays': model.predict_proba; PyTorch: the same DeepFM (weights copied) "
-            f"on the same arrays, eval mode, batch {c['batch']}.", "",
-            md_table(["model", "raw file rows/s", "encoded arrays rows/s", "PyTorch rows/s", "arrays / PyTorch",
-                      "largest probability difference"],
-                     [[r["model"], f"{r['raw_rows_per_s']:,.0f}", f"{r['arrays_rows_per_s']:,.0f}",
-                       f"{r['torch_rows_per_s']:,.0f}" if "torch_rows_per_s" in r else "-",
-                       f"{r['arrays_vs_torch']:.2f}x" if "arrays_vs_torch" in r else "-",
-                       f"{r['torch_max_abs_diff']:.1e}" if "torch_max_abs_diff" in r else "-"] for r in ps["rows"]]),
-            ""]
+    who = {"file": "deepfm_np raw file", "columns": "deepfm_np parsed columns", "arrays": "deepfm_np encoded arrays",
+           "torch": "PyTorch arrays", "ort_arrays": "ONNX Runtime arrays", "ort_columns": "ONNX Runtime columns"}
+    pairs = {"arrays_vs_torch": ("deepfm_np from encoded arrays", "PyTorch on the same arrays"),
+             "arrays_vs_ort": ("deepfm_np from encoded arrays", "ONNX Runtime on the same arrays"),
+             "columns_vs_ort": ("deepfm_np from parsed columns", "ONNX Runtime's raw-input graph on the same columns")}
+
+    def cell(r, k):
+        v = r["rows_per_s"].get(k)
+        return f"{v:,.0f}" if v is not None else "-"
+
+    def ratio(r, k):
+        q = r["ratios"].get(k)
+        return f"{q['median']:.2f}x ({q['min']:.2f}-{q['max']:.2f})" if q else "-"
+
+    def diff(r, k):
+        d = r["max_abs_diff"].get(k)
+        return f"{d:.1e}" if d is not None else "-"
+
+    threads = "one thread" if c["threads"] == 1 else f"{c['threads']} threads"
+    out = [f"### Prediction ({c['rows']:,}-row Criteo-format file, {threads} for every contender, "
+           f"batch {c['batch']}, {c['rounds']} alternating rounds)",
+           "The same rows through six contenders in one run. 'raw file': `python -m deepfm_np predict` in-process "
+           "(load the model file, read and parse, encode with the saved preprocessing, predict, write); 'parsed "
+           "columns': Encoder.transform + predict_proba on the columns the reader parsed (reading excluded); "
+           "'encoded arrays': model.predict_proba on idx/val. PyTorch "
+           f"{c.get('torch') or '(not installed)'}: the module of `deepfm_np.export.to_torch` (eval mode, no_grad), "
+           f"same arrays. ONNX Runtime {c.get('onnxruntime') or '(not installed)'} on `deepfm_np.export.to_onnx`: "
+           "the encoded graph on the same arrays, and the raw-input graph (preprocessing inside) on the same parsed "
+           "columns (strings, float32). Rows per second, the median round:", "",
+           md_table(["model"] + list(who.values()),
+                    [[r["model"]] + [cell(r, k) for k in who] for r in ps["rows"]]), "",
+           "Ratios of rows/s within each round, their median (the lowest and highest round in brackets; > 1: "
+           "deepfm_np has more rows/s), and each contender's largest absolute probability difference from "
+           "deepfm_np's encoded-array probabilities (the raw file's batches start at each of the reader's chunks, so "
+           "an MLP's float32 matrix products group its rows differently: differences at float32 rounding, where "
+           "the parsed columns, batched like the arrays, give the very same numbers). A comparison is stated below "
+           "only where every round's ratio lies on the same side of 1.", "",
+           md_table(["model", "arrays / PyTorch", "arrays / ONNX Runtime", "columns / ONNX Runtime columns",
+                     "max diff raw file", "max diff columns", "max diff PyTorch", "max diff ONNX Runtime arrays",
+                     "max diff ONNX Runtime columns"],
+                    [[r["model"], ratio(r, "arrays_vs_torch"), ratio(r, "arrays_vs_ort"), ratio(r, "columns_vs_ort"),
+                      diff(r, "file"), diff(r, "columns"), diff(r, "torch"), diff(r, "ort_arrays"),
+                      diff(r, "ort_columns")] for r in ps["rows"]]), ""]
+    said = []
+    for r in ps["rows"]:
+        for k, (a, b) in pairs.items():
+            q = r["ratios"].get(k)
+            if not q:
+                continue
+            if q["min"] > 1:
+                said.append(f"- {r['model']}: {a} is faster than {b}, {q['median']:.2f}x (every round "
+                            f"{q['min']:.2f}-{q['max']:.2f}x).")
+            elif q["max"] < 1:
+                said.append(f"- {r['model']}: {b} is faster than {a}, {1 / q['median']:.2f}x (every round "
+                            f"{1 / q['max']:.2f}-{1 / q['min']:.2f}x).")
+            else:
+                said.append(f"- {r['model']}: {a} against {b} is not resolved: the rounds' ratios "
+                            f"{q['min']:.2f}-{q['max']:.2f}x straddle 1.")
+    return out + said + [""]
 
 
 def plot(R: dict, path: Path) -> None:
