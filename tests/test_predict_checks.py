@@ -1,4 +1,6 @@
-"""predict_proba's id check (models/base.py check_ids) against its slow twin, FieldLayout.validate.
+"""The predict path's fast parts against their slow twins: predict_proba's id check (models/base.py
+check_ids) against FieldLayout.validate, and predict's text output (commands/predict_cmd.py format_lines)
+against one f-string per row.
 
 check_ids decides "every id in range" from per-slot minima and maxima; anything else goes to validate.
 So the two must agree on every array: both pass, or both raise the very same message. The arrays
@@ -113,3 +115,25 @@ def test_predict_proba_raises_validates_error_and_keeps_its_probabilities(name):
     with pytest.raises(ValueError) as err:
         model.predict_proba(bad, val)
     assert str(err.value) == _outcome(LAYOUT.validate, bad)
+
+
+# ---- predict's text output: one %-format per batch against one f-string per row ---------------------------
+def _format_rows(p, lines=None, sep="\t"):
+    """The obvious twin of predict_cmd.format_lines: one f-string per row."""
+    if lines is None:
+        return "".join(f"{x:.17g}\n" for x in p.tolist())
+    return "".join(f"{n}{sep}{x:.17g}\n" for n, x in zip(lines.tolist(), p.tolist()))
+
+
+def test_format_lines_is_the_per_row_text_exactly():
+    from deepfm_np.commands.predict_cmd import format_lines
+    rng = np.random.default_rng(5)
+    p = np.concatenate([rng.random(500), [0.0, 1.0, 5e-324, 1e-300, 0.1, 1 / 3, np.nextafter(1.0, 0.0),
+                                          0.5, 1e-17, 0.9999999999999999]])
+    lines = np.sort(rng.choice(10**9, size=p.size, replace=False)).astype(np.int64) + 1
+    for sep in ("\t", ","):
+        assert format_lines(p, lines, sep) == _format_rows(p, lines, sep)
+    assert format_lines(p) == _format_rows(p)
+    assert [float(x) for x in format_lines(p).splitlines()] == p.tolist()          # it reads back exactly
+    empty = np.zeros(0)
+    assert format_lines(empty) == "" and format_lines(empty, np.zeros(0, np.int64), ",") == ""

@@ -100,11 +100,21 @@ def _writer(kind, f, line_numbers):
     def write(lines, p):
         if p is None:
             return
-        if kind == "csv":
-            text = "".join(f"{n},{x:.17g}\n" for n, x in zip(lines.tolist(), p.tolist()))
-        elif line_numbers:
-            text = "".join(f"{n}\t{x:.17g}\n" for n, x in zip(lines.tolist(), p.tolist()))
-        else:
-            text = "".join(f"{x:.17g}\n" for x in p.tolist())
-        f.write(text.encode("ascii"))
+        numbered = kind == "csv" or line_numbers
+        f.write(format_lines(p, lines if numbered else None, "," if kind == "csv" else "\t").encode("ascii"))
     return write
+
+
+def format_lines(p, lines=None, sep="\t") -> str:
+    """p (n,) as text, one '%.17g' per line (17 significant digits: float64 exactly), each after its line
+    number and `sep` when lines (n,) is given.
+
+    One %-format of the whole batch: C does the loop, about twice as fast as joining one f-string per row,
+    the same text character for character (tests/test_predict_checks.py compares the two).
+    """
+    values = p.tolist()
+    if lines is None:
+        return ("%.17g\n" * len(values)) % tuple(values)
+    pairs = [None] * (2 * len(values))                 # line, probability, line, probability, ...
+    pairs[0::2], pairs[1::2] = lines.tolist(), values
+    return (f"%d{sep}%.17g\n" * len(values)) % tuple(pairs)
