@@ -16,7 +16,8 @@ val (N, S) float32. Then, timed, every contender computes the N probabilities:
     ort_columns   ONNX Runtime on to_onnx(inputs="raw") (the preprocessing is inside the graph), fed
                   the same parsed columns as `columns`: strings, float32 with NaN for missing
 
-Every contender works in batches of --batch rows (the predict command's default, 8192) and runs on
+Every contender works in batches of --batch rows (the predict command's default, 8192; `predict` cuts
+them within each chunk of its reader, so its float32 products may round differently) and runs on
 --threads threads (default 1: BLAS and Numba, torch.set_num_threads / set_num_interop_threads, ONNX
 Runtime's intra_op_num_threads and inter_op_num_threads). One untimed pass of each first (compilation,
 first allocations; it also gives the probabilities compared). Then --rounds rounds, each running every
@@ -119,8 +120,11 @@ def _contenders(saved, data, mfile, out, batch, threads, versions, cli):
         _quiet(cli, ["predict", "--model", str(mfile), "--input", str(data), "--output", str(out), "--threads", th])
 
     def columns():
-        return np.concatenate([(lambda e: model.predict_proba(e.idx, e.val, batch))(enc.transform(c))
-                               for c in parsed])
+        ps = []
+        for c in parsed:                          # batch by batch: encode, then predict
+            e = enc.transform(c)
+            ps.append(model.predict_proba(e.idx, e.val, batch))
+        return np.concatenate(ps)
 
     fns = {"file": file, "columns": columns, "arrays": lambda: model.predict_proba(idx, val, batch)}
     if versions["torch"]:
@@ -130,8 +134,10 @@ def _contenders(saved, data, mfile, out, batch, threads, versions, cli):
         module = to_torch(saved).eval()
 
         def torch_():
-            torch.set_num_threads(threads)        # again: deepfm_np's set_threads (run by `predict`, in
-            p = np.empty(N, dtype=np.float64)     # this process) leaves torch's OpenMP pool at 2 threads
+            # set again every time: after deepfm_np's set_threads (which `predict` runs in this process)
+            # torch.get_num_threads() can read 2, as numba and torch share the OpenMP runtime
+            torch.set_num_threads(threads)
+            p = np.empty(N, dtype=np.float64)
             for s in range(0, N, batch):
                 p[s:s + batch] = module.predict_proba(idx[s:s + batch], val[s:s + batch])
             if torch.get_num_threads() != threads:
