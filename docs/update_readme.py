@@ -6,7 +6,10 @@
     python docs/update_readme.py
 
 Each section sits between `<!-- BEGIN name ... -->` and `<!-- END name -->`;
-a section whose source file is missing is left as it is.
+a section whose source file is missing is left as it is. The compare section's results.md is first
+rewritten from its runs.json (paper_table.rewrite_markdown: the generator's current wording on the
+recorded runs, nothing trained), so a change to what the generator may claim reaches the README without
+a 20-minute rerun.
 """
 from __future__ import annotations
 
