@@ -253,12 +253,18 @@ def loop_section(lo, targets) -> list[str]:
     if not lo:
         return []
     c = lo["config"]
+    cost = all("loop_cost_us" in r for r in lo["rows"])
     out = [f"### The training loop against its steps (batch {c['batch']}, {c['rows']:,} rows, {c['rounds']} rounds)",
-           "train.train's epoch (what the train command runs after reading: shuffling, batch assembly, the "
-           "step, bookkeeping) against the same steps on batches sliced beforehand.", "",
-           md_table(["model", "steps samples/s", "loop samples/s", "loop / steps"],
+           "train.train's epoch as the train command configures it after reading (per-model defaults, a live "
+           "progress bar; shuffling, batch assembly, the step, bookkeeping) against the same steps on the "
+           "batches the step serves, drawn beforehand (the fused FM step reads its rows in place in both)."
+           + (" Loop cost: the same epoch with a step that does nothing, per batch." if cost else ""), "",
+           md_table(["model", "steps samples/s", "loop samples/s", "loop / steps"]
+                    + (["step ms", "loop cost us/batch", "with --threads auto"] if cost else []),
                     [[r["model"], f"{r['steps_samples_per_s']:,.0f}", f"{r['loop_samples_per_s']:,.0f}",
-                      f"{r['loop_vs_steps']:.2f}"] for r in lo["rows"]]), ""]
+                      f"{r['loop_vs_steps']:.2f}"]
+                     + ([f"{r['step_ms']:.2f}", f"{r['loop_cost_us']:.0f}", f"{r['loop_cost_auto_us']:.0f}"]
+                        if cost else []) for r in lo["rows"]]), ""]
     for r in lo["rows"]:
         targets.append(f"- Training loop, {r['model']}: {r['loop_vs_steps']:.2f}x the bare steps' samples/s "
                        f"(target >= 0.90): {verdict(r['loop_vs_steps'] >= 0.90)}.")
