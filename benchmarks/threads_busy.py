@@ -8,9 +8,12 @@ probes both, keeps the faster, probes again when the step time moves). Three con
     nice 0    a neighbour process spinning `while True: pass` at nice 0
     nice 19   the same neighbour at nice 19 (the lowest priority)
 
-Rounds alternate the conditions and, within each, the settings (rotating their order). Reported:
-samples/s per setting (median over rounds) and the median over rounds of auto / the faster fixed
-setting of that round, and of auto / all cores. Targets: auto >= 0.90 x the faster fixed setting with the
+Rounds alternate the conditions; within each, every setting runs twice in a mirrored order (e.g. 1, 2,
+auto, auto, 2, 1; the order rotates between rounds), so a load that drifts steadily during the condition
+hits every setting alike (the other helpers' load on a shared machine changes within seconds). A setting's
+figure in a round is the mean of its two epochs' samples/s. Reported: samples/s per setting (median over
+rounds) and the median over rounds of auto / the faster fixed setting of that round, and of auto / all
+cores. Targets: auto >= 0.90 x the faster fixed setting with the
 neighbour, >= 0.95 x without (on a quiet machine the faster is all cores).
 """
 from __future__ import annotations
@@ -68,14 +71,17 @@ def main(argv=None):
             nb = None if c == "none" else start_neighbour(int(c.split()[1]))
             try:
                 order = settings[r % 3:] + settings[:r % 3]
-                for s in order:
-                    sps[c][str(s)].append(epoch(s))
+                got = {str(s): [] for s in settings}
+                for s in order + order[::-1]:                        # mirrored: linear drift cancels
+                    got[str(s)].append(epoch(s))
+                for s, v in got.items():
+                    sps[c][s].append(float(np.mean(v)))
             finally:
                 if nb is not None:
                     nb.kill()
                     nb.wait()
             print(f"round {r + 1}, neighbour {c}: " + ", ".join(f"{s} {v[-1]:,.0f}" for s, v in sps[c].items())
-                  + f" samples/s (load {loadavg()[:1]}); auto: {logs[-1]}", flush=True)
+                  + f" samples/s (load {loadavg()[:1]}); auto: {logs[-2:]}", flush=True)
     set_threads(None)
     rows = []
     for c in CONDITIONS:

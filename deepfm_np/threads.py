@@ -86,6 +86,33 @@ def _fast_setter():
     return use
 
 
+def _matmul_screen(reps=3):
+    """A function () -> seconds: the median of `reps` timed products (512, 400) @ (400, 400) float32.
+
+    A cheap stand-in for a training step when asking "has this thread count collapsed?": under load a
+    2-thread BLAS waits for its descheduled thread at every product, small or large, so a product that
+    takes ~2 ms at one thread takes several times longer at two. One untimed product first wakes the pool.
+    The arrays come from their own generator: the training run's random streams are not touched.
+    """
+    import time
+
+    import numpy as np
+    rng = np.random.default_rng(12345)
+    a = rng.standard_normal((512, 400), dtype=np.float32)
+    b = rng.standard_normal((400, 400), dtype=np.float32)
+    out = np.empty((512, 400), dtype=np.float32)
+
+    def run():
+        np.matmul(a, b, out=out)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            np.matmul(a, b, out=out)
+            times.append(time.perf_counter() - t)
+        return _median(times)
+    return run
+
+
 class AutoThreads:
     """Choose between 1 thread and all cores from the training steps' own times.
 
@@ -101,6 +128,11 @@ class AutoThreads:
                   probe of a bad setting costs one or two steps, not four - when its warm-up step is
                   already `give_up` times slower than the best so far, or when even its fastest counted
                   step is `lose` times slower.
+        screen    before a candidate's first step, a few small matrix products are timed at the setting
+                  in use and at the candidate (_matmul_screen, ~10 ms in all); a candidate that is
+                  `give_up` times slower there is not stepped at all. On a loaded 2-core machine one step
+                  at 2 threads can cost five at 1, so this is the probe's main saving; a candidate that
+                  passes the screen is still judged by its real steps.
         run       keep the faster. The first `window` steps after the choice (a warm-up step excluded)
                   give the baseline (their median: the probe's 3 steps are too few to watch against); the
                   median of the last `window` steps is watched against it.
@@ -122,11 +154,12 @@ class AutoThreads:
 
     Use: `tuner = AutoThreads(); ...; tuner.observe(seconds, batch_size)` after every step; `tuner.threads`
     is the setting in use and `tuner.label` says it for a progress line ("auto:1", "auto:2 probing").
-    `tuner.history` lists (step, event, threads): "chose", "kept" and the re-probe triggers.
+    `tuner.history` lists (step, event, threads): "chose", "kept", "screened out" and the re-probe triggers.
+    Tests inject `setter` (n -> None) and `screen` (() -> seconds, or False: no screen) with made-up times.
     """
 
     def __init__(self, candidates=None, probe_steps=3, reprobe_every=500, window=16, jump=1.3, give_up=2.0,
-                 lose=1.25, min_gap=50, margin=0.05, max_backoff=32, setter=None):
+                 lose=1.25, min_gap=50, margin=0.05, max_backoff=32, setter=None, screen=None):
         import os
         n = os.cpu_count() or 1
         self.candidates = tuple(candidates) if candidates else ((1, n) if n > 1 else (1,))
@@ -134,6 +167,7 @@ class AutoThreads:
         self.jump, self.give_up, self.lose, self.min_gap = jump, give_up, lose, min_gap
         self.margin, self.max_backoff = margin, max_backoff
         self._setter = setter              # n -> None; None: set_threads once, then _fast_setter()
+        self._screen = screen              # () -> seconds at the setting in use; None: _matmul_screen(); False: none
         self.history = []                  # (step, event, threads) for logs and tests
         self.steps = 0
         self.threads = self.threads_before = None
@@ -161,14 +195,36 @@ class AutoThreads:
         if current_median is not None:     # a re-probe: the setting in use is measured by its recent steps
             self._med[self.threads] = current_median
         self._queue = [c for c in self.candidates if c not in self._med]
-        if self._queue:
-            self._next_candidate()
-        else:
-            self._choose()
+        self._next_candidate()
 
     def _next_candidate(self):
-        self._use(self._queue.pop(0))
-        self._samples = []
+        while self._queue:
+            n = self._queue.pop(0)
+            if self._screened_out(n):
+                continue
+            self._use(n)
+            self._samples = []
+            return
+        self._choose()
+
+    def _screened_out(self, n) -> bool:
+        """Time the screen at the setting in use and at n; True (n recorded as slower) if n collapsed."""
+        best = min(self._med.values(), default=None)
+        if self._screen is False or best is None or self.threads is None:
+            return False
+        if self._screen is None:
+            self._screen = _matmul_screen()
+        here = self._screen()
+        before = self.threads
+        self._use(n)
+        there = self._screen()
+        if there > self.give_up * here:    # a real step at n would cost as many times more: skip it
+            self._med[n] = best * there / here
+            self.history.append((self.steps, "screened out", n))
+            self._use(before)
+            self._warm = False             # the screen ran on the pool just switched back to
+            return True
+        return False
 
     def _choose(self):
         best, cur = min(self._med, key=self._med.get), self.threads_before
@@ -221,10 +277,7 @@ class AutoThreads:
             self._start_probe(now)
 
     def _finish_candidate(self):
-        if self._queue:
-            self._next_candidate()
-        else:
-            self._choose()
+        self._next_candidate()
 
 
 def _median(xs):

@@ -10,8 +10,11 @@
 
 One seed fixes everything random in a run (the shuffling order and the dropout
 masks come from two generators spawned from it; the initial parameters come
-from the model's own seed), so two runs with the same seeds give bit-identical
-predictions.
+from the model's own seed), so two runs with the same seeds and the same fixed
+thread count give bit-identical predictions. Under threads="auto" (the CLI's
+default) the BLAS thread count changes with the machine's load, and a matmul's
+rounding can depend on it (threads.AutoThreads), so such runs agree only to
+rounding.
 
 Early stopping matters for CTR models: they often overfit after one or two
 epochs (the embedding tables memorise rare ids), so the best validation score
@@ -29,7 +32,7 @@ becomes NaN, or validations whose log loss stays far above the base rate's
 (or whose predictions are constant), stop training with a message saying what
 to try (TrainingDiverged). A checkpoint (train(checkpoint=...)) is written at
 the end of every epoch and on Ctrl-C; train(resume=...) continues from one
-bit-identically (parameters, optimizer state, generator states, position in
+bit-identically at a fixed thread count (parameters, optimizer state, generator states, position in
 the epoch and the early-stopping bookkeeping are all in it).
 """
 from __future__ import annotations

@@ -48,7 +48,27 @@ class Recorder:
 
 def tuner(**kw):
     kw.setdefault("candidates", (1, 2))
+    kw.setdefault("screen", False)
     return AutoThreads(setter=Recorder(), **kw)
+
+
+def test_auto_screens_out_a_collapsed_setting_without_stepping_it():
+    cost = {1: 0.002, 2: 0.009}                        # the screen's product at each setting (made up)
+    t = tuner(probe_steps=3, give_up=2.0, window=4)
+    t._screen = lambda: cost[t.threads]
+    feed(t, {1: 0.010, 2: 0.050}, 4)                   # warm-up + 3 at 1; then the screen at 1 and 2: 4.5x
+    assert t.history == [(4, "screened out", 2), (4, "chose", 1)]
+    assert t._setter.calls == [1, 2, 1] and t.threads == 1 and not t._probing
+    feed(t, {1: 0.010, 2: 0.050}, 4)
+    assert t._base == 0.010 / 100                      # no warm-up lost: the screen ran on the pool in use
+
+
+def test_auto_steps_a_setting_that_passes_the_screen():
+    cost = {1: 0.002, 2: 0.0012}
+    t = tuner(probe_steps=3)
+    t._screen = lambda: cost[t.threads]
+    feed(t, {1: 0.010, 2: 0.006}, 8)
+    assert t.history == [(8, "chose", 2)] and t._setter.calls == [1, 2]
 
 
 def test_auto_keeps_the_faster_setting_and_says_so():
@@ -63,7 +83,7 @@ def test_auto_keeps_the_faster_setting_and_says_so():
 
 def test_auto_switches_the_real_thread_pools():
     try:
-        t = AutoThreads(candidates=(1, 2), probe_steps=2)
+        t = AutoThreads(candidates=(1, 2), probe_steps=2, screen=False)   # the real pools, made-up times
         feed(t, {1: 0.010, 2: 0.006}, 6)
         assert t.threads == 2
         assert get_threads()["numba"] == min(2, numba.config.NUMBA_NUM_THREADS)
@@ -174,3 +194,14 @@ def test_train_with_threads_auto_runs_and_ends_on_a_candidate():
         assert get_threads()["numba"] in (1, min(2, numba.config.NUMBA_NUM_THREADS), numba.config.NUMBA_NUM_THREADS)
     finally:
         set_threads(None)
+
+
+def test_matmul_screen_times_a_product_without_touching_the_global_random_state():
+    import math
+
+    import numpy as np
+    from deepfm_np.threads import _matmul_screen
+    state = np.random.get_state()[1].copy()
+    seconds = _matmul_screen(reps=2)()
+    assert math.isfinite(seconds) and seconds > 0
+    assert np.array_equal(np.random.get_state()[1], state)
