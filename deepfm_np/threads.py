@@ -15,6 +15,8 @@ it in a global and undoes it before setting a new one.
 """
 from __future__ import annotations
 
+import math
+
 _blas_limit = None        # the live threadpoolctl.threadpool_limits object, or None
 _numba_default = None     # numba's thread count before the first set_threads call
 
@@ -128,11 +130,11 @@ class AutoThreads:
                   probe of a bad setting costs one or two steps, not four - when its warm-up step is
                   already `give_up` times slower than the best so far, or when even its fastest counted
                   step is `lose` times slower.
-        screen    before a candidate's first step, a few small matrix products are timed at the setting
-                  in use and at the candidate (_matmul_screen, ~10 ms in all); a candidate that is
-                  `give_up` times slower there is not stepped at all. On a loaded 2-core machine one step
-                  at 2 threads can cost five at 1, so this is the probe's main saving; a candidate that
-                  passes the screen is still judged by its real steps.
+        screen    before a probe's first step, a few small matrix products are timed at every candidate
+                  (_matmul_screen, ~10 ms in all); a candidate `give_up` times slower there than the
+                  fastest is not stepped at all (never the one in use), and the others are stepped fastest
+                  first. On a loaded 2-core machine one step at 2 threads can cost five at 1, so this is
+                  the probe's main saving; a candidate that passes is still judged by its real steps.
         run       keep the faster. The first `window` steps after the choice (a warm-up step excluded)
                   give the baseline (their median: the probe's 3 steps are too few to watch against); the
                   median of the last `window` steps is watched against it.
@@ -195,36 +197,38 @@ class AutoThreads:
         if current_median is not None:     # a re-probe: the setting in use is measured by its recent steps
             self._med[self.threads] = current_median
         self._queue = [c for c in self.candidates if c not in self._med]
+        if self._screen is not False and len(self.candidates) > 1:
+            self._screen_queue()
         self._next_candidate()
 
-    def _next_candidate(self):
-        while self._queue:
-            n = self._queue.pop(0)
-            if self._screened_out(n):
-                continue
-            self._use(n)
-            self._samples = []
-            return
-        self._choose()
-
-    def _screened_out(self, n) -> bool:
-        """Time the screen at the setting in use and at n; True (n recorded as slower) if n collapsed."""
-        best = min(self._med.values(), default=None)
-        if self._screen is False or best is None or self.threads is None:
-            return False
+    def _screen_queue(self):
+        """Time the screen at every candidate (the one in use first: no switch); drop from the queue those
+        `give_up` times slower than the fastest (never the setting in use), step the rest fastest first."""
         if self._screen is None:
             self._screen = _matmul_screen()
-        here = self._screen()
-        before = self.threads
-        self._use(n)
-        there = self._screen()
-        if there > self.give_up * here:    # a real step at n would cost as many times more: skip it
-            self._med[n] = best * there / here
-            self.history.append((self.steps, "screened out", n))
-            self._use(before)
-            self._warm = False             # the screen ran on the pool just switched back to
-            return True
-        return False
+        order = ([self.threads] if self.threads in self.candidates else []) + \
+            [c for c in self.candidates if c != self.threads]
+        times = {}
+        for c in order:
+            self._use(c)
+            times[c] = self._screen()
+        fastest = min(times.values())
+        for c in list(self._queue):
+            if times[c] > self.give_up * fastest:      # a real step there would cost as many times more
+                self._queue.remove(c)
+                self._med[c] = math.inf
+                self.history.append((self.steps, "screened out", c))
+        self._queue.sort(key=times.get)
+        if self._queue and self._queue[0] == self.threads and not self._first:
+            self._warm = False             # the screen's products just ran on this pool: no warm-up step
+                                           # (the run's very first step keeps one: it is cold anyway)
+
+    def _next_candidate(self):
+        if self._queue:
+            self._use(self._queue.pop(0))
+            self._samples = []
+        else:
+            self._choose()
 
     def _choose(self):
         best, cur = min(self._med, key=self._med.get), self.threads_before

@@ -56,19 +56,37 @@ def test_auto_screens_out_a_collapsed_setting_without_stepping_it():
     cost = {1: 0.002, 2: 0.009}                        # the screen's product at each setting (made up)
     t = tuner(probe_steps=3, give_up=2.0, window=4)
     t._screen = lambda: cost[t.threads]
-    feed(t, {1: 0.010, 2: 0.050}, 4)                   # warm-up + 3 at 1; then the screen at 1 and 2: 4.5x
-    assert t.history == [(4, "screened out", 2), (4, "chose", 1)]
-    assert t._setter.calls == [1, 2, 1] and t.threads == 1 and not t._probing
+    t._start_probe(None)                               # again, now with the made-up screen
+    assert t.history == [(0, "screened out", 2)] and t._setter.calls == [1, 2, 1]
+    feed(t, {1: 0.010, 2: 0.050}, 4)                   # warm-up + 3 at 1; 2 was never stepped
+    assert t.history[-1] == (4, "chose", 1) and t.threads == 1 and not t._probing
     feed(t, {1: 0.010, 2: 0.050}, 4)
-    assert t._base == 0.010 / 100                      # no warm-up lost: the screen ran on the pool in use
+    assert t._base == 0.010 / 100                      # no switch at the choice: no warm-up step lost
 
 
-def test_auto_steps_a_setting_that_passes_the_screen():
+def test_auto_steps_the_screen_faster_setting_first():
     cost = {1: 0.002, 2: 0.0012}
     t = tuner(probe_steps=3)
     t._screen = lambda: cost[t.threads]
-    feed(t, {1: 0.010, 2: 0.006}, 8)
-    assert t.history == [(8, "chose", 2)] and t._setter.calls == [1, 2]
+    t._start_probe(None)
+    assert t._setter.calls == [1, 2] and t.threads == 2   # screened at 1 and 2, stays at 2 to step it
+    feed(t, {1: 0.010, 2: 0.006}, 6)                   # warm-up + 3 at 2; then at 1 (1.7x): its warm-up (under
+    assert t.history == [(6, "chose", 2)] and t._setter.calls == [1, 2, 1, 2]   # give_up), 1 step (over lose)
+
+
+def test_auto_reprobe_screens_only_the_other_settings_and_never_drops_the_one_in_use():
+    cost = {1: 0.009, 2: 0.002}
+    t = tuner(probe_steps=3, window=4, reprobe_every=10)
+    feed(t, {1: 0.010, 2: 0.004}, 8)                   # no screen yet: 1 then 2, chose 2
+    assert t.threads == 2
+    t._screen = lambda: cost[t.threads]
+    feed(t, {1: 0.010, 2: 0.004}, 10)                  # periodic re-probe: the screen drops 1
+    assert [h[1:] for h in t.history] == [("chose", 2), ("periodic", 2), ("screened out", 1), ("kept", 2)]
+    cost.update({1: 0.002, 2: 0.009})                  # now 2 looks collapsed on the screen: still in play
+    feed(t, {1: 0.010, 2: 0.004}, 1 + 20)              # the warm-up back at 2, then 20 (backed off 2x) to go
+    assert t.history[-1] == (39, "periodic", 2) and t.threads == 1 and t._med == {2: 0.004 / 100}
+    feed(t, {1: 0.010, 2: 0.004}, 1)                   # no warm-up (the screen ran there); its real step loses
+    assert t.history[-1] == (40, "kept", 2) and t.threads == 2
 
 
 def test_auto_keeps_the_faster_setting_and_says_so():
