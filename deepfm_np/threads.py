@@ -128,8 +128,9 @@ class AutoThreads:
                   warm-up (not counted: the other pool's threads are still winding down or waking up),
                   then `probe_steps` steps, compared by their median. A candidate is abandoned early - a
                   probe of a bad setting costs one or two steps, not four - when its warm-up step is
-                  already `give_up` times slower than the best so far, or when even its fastest counted
-                  step is `lose` times slower.
+                  already `give_up` times slower than the best so far, or when the median of its counted
+                  steps so far is `lose` times slower (its median, not its fastest: the fastest of a few
+                  noisy steps flatters it more the more steps it gets).
         screen    before a probe's first step, a few small matrix products are timed at every candidate
                   (_matmul_screen, ~10 ms in all); a candidate `give_up` times slower there than the
                   fastest is not stepped at all (never the one in use), and the others are stepped fastest
@@ -255,7 +256,7 @@ class AutoThreads:
         if self._probing:
             self._samples.append(t)
             best = min(self._med.values(), default=None)
-            if len(self._samples) >= self.probe_steps or (best is not None and min(self._samples) > self.lose * best):
+            if len(self._samples) >= self.probe_steps or (best is not None and _median(self._samples) > self.lose * best):
                 self._med[self.threads] = _median(self._samples)
                 self._finish_candidate()
             return
