@@ -89,11 +89,13 @@ def _fast_setter():
 
 
 def _matmul_screen(reps=3):
-    """A function () -> seconds: the median of `reps` timed products (512, 400) @ (400, 400) float32.
+    """A function (threads) -> seconds: the fastest of `reps` timed products (512, 400) @ (400, 400) float32.
 
     A cheap stand-in for a training step when asking "has this thread count collapsed?": under load a
     2-thread BLAS waits for its descheduled thread at every product, small or large, so a product that
-    takes ~2 ms at one thread takes several times longer at two. One untimed product first wakes the pool.
+    takes ~2 ms at one thread takes several times longer at two, every time; the fastest of a few is
+    kept, so that one product preempted by a burst of load does not count as a collapse. One untimed
+    product first wakes the pool.
     The arrays come from their own generator: the training run's random streams are not touched.
     """
     import time
@@ -104,14 +106,14 @@ def _matmul_screen(reps=3):
     b = rng.standard_normal((400, 400), dtype=np.float32)
     out = np.empty((512, 400), dtype=np.float32)
 
-    def run():
+    def run(threads=None):                 # the pools are already at `threads`: the argument is for fakes
         np.matmul(a, b, out=out)
         times = []
         for _ in range(reps):
             t = time.perf_counter()
             np.matmul(a, b, out=out)
             times.append(time.perf_counter() - t)
-        return _median(times)
+        return min(times)
     return run
 
 
@@ -133,8 +135,8 @@ class AutoThreads:
                   noisy steps flatters it more the more steps it gets).
         screen    before a probe's first step, a few small matrix products are timed at every candidate
                   (_matmul_screen, ~10 ms in all); a candidate `give_up` times slower there than the
-                  fastest is not stepped at all (never the one in use), and the others are stepped fastest
-                  first. On a loaded 2-core machine one step at 2 threads can cost five at 1, so this is
+                  fastest is not stepped at all (never the one in use, never 1 thread), and the others are
+                  stepped fastest first. On a loaded 2-core machine one step at 2 threads can cost five at 1, so this is
                   the probe's main saving; a candidate that passes is still judged by its real steps.
         run       keep the faster. The first `window` steps after the choice (a warm-up step excluded)
                   give the baseline (their median: the probe's 3 steps are too few to watch against); the
@@ -158,7 +160,7 @@ class AutoThreads:
     Use: `tuner = AutoThreads(); ...; tuner.observe(seconds, batch_size)` after every step; `tuner.threads`
     is the setting in use and `tuner.label` says it for a progress line ("auto:1", "auto:2 probing").
     `tuner.history` lists (step, event, threads): "chose", "kept", "screened out" and the re-probe triggers.
-    Tests inject `setter` (n -> None) and `screen` (() -> seconds, or False: no screen) with made-up times.
+    Tests inject `setter` (n -> None) and `screen` (n -> seconds, or False: no screen) with made-up times.
     """
 
     def __init__(self, candidates=None, probe_steps=3, reprobe_every=500, window=16, jump=1.3, give_up=2.0,
@@ -170,7 +172,7 @@ class AutoThreads:
         self.jump, self.give_up, self.lose, self.min_gap = jump, give_up, lose, min_gap
         self.margin, self.max_backoff = margin, max_backoff
         self._setter = setter              # n -> None; None: set_threads once, then _fast_setter()
-        self._screen = screen              # () -> seconds at the setting in use; None: _matmul_screen(); False: none
+        self._screen = screen              # n -> seconds, run with the pools at n; None: _matmul_screen(); False: none
         self.history = []                  # (step, event, threads) for logs and tests
         self.steps = 0
         self.threads = self.threads_before = None
@@ -203,8 +205,14 @@ class AutoThreads:
         self._next_candidate()
 
     def _screen_queue(self):
-        """Time the screen at every candidate (the one in use first: no switch); drop from the queue those
-        `give_up` times slower than the fastest (never the setting in use), step the rest fastest first."""
+        """Time the screen at every candidate (the one in use first: no switch); drop from the queue the
+        multi-thread ones `give_up` times slower than the fastest, step the rest fastest first.
+
+        Never dropped: the setting in use (its recent steps measure it) and the fewest threads. The
+        screen detects a pool that waits for descheduled threads; one thread waits for nobody, and a
+        screen disturbed by a burst of load must not rule out the setting that is safe under load (one
+        step there costs at most the cores' speed-up; a run stuck at 2 threads under load, 5x).
+        """
         if self._screen is None:
             self._screen = _matmul_screen()
         order = ([self.threads] if self.threads in self.candidates else []) + \
@@ -212,11 +220,11 @@ class AutoThreads:
         times = {}
         for c in order:
             self._use(c)
-            times[c] = self._screen()
+            times[c] = self._screen(c)
         fastest = min(times.values())
         for c in list(self._queue):
-            if times[c] > self.give_up * fastest:      # a real step there would cost as many times more
-                self._queue.remove(c)
+            if c != min(self.candidates) and times[c] > self.give_up * fastest:   # a real step would cost
+                self._queue.remove(c)                                              # as many times more
                 self._med[c] = math.inf
                 self.history.append((self.steps, "screened out", c))
         self._queue.sort(key=times.get)

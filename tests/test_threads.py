@@ -54,9 +54,7 @@ def tuner(**kw):
 
 def test_auto_screens_out_a_collapsed_setting_without_stepping_it():
     cost = {1: 0.002, 2: 0.009}                        # the screen's product at each setting (made up)
-    t = tuner(probe_steps=3, give_up=2.0, window=4)
-    t._screen = lambda: cost[t.threads]
-    t._start_probe(None)                               # again, now with the made-up screen
+    t = tuner(probe_steps=3, give_up=2.0, window=4, screen=lambda n: cost[n])
     assert t.history == [(0, "screened out", 2)] and t._setter.calls == [1, 2, 1]
     feed(t, {1: 0.010, 2: 0.050}, 4)                   # warm-up + 3 at 1; 2 was never stepped
     assert t.history[-1] == (4, "chose", 1) and t.threads == 1 and not t._probing
@@ -66,27 +64,31 @@ def test_auto_screens_out_a_collapsed_setting_without_stepping_it():
 
 def test_auto_steps_the_screen_faster_setting_first():
     cost = {1: 0.002, 2: 0.0012}
-    t = tuner(probe_steps=3)
-    t._screen = lambda: cost[t.threads]
-    t._start_probe(None)
+    t = tuner(probe_steps=3, screen=lambda n: cost[n])
     assert t._setter.calls == [1, 2] and t.threads == 2   # screened at 1 and 2, stays at 2 to step it
     feed(t, {1: 0.010, 2: 0.006}, 6)                   # warm-up + 3 at 2; then at 1 (1.7x): its warm-up (under
     assert t.history == [(6, "chose", 2)] and t._setter.calls == [1, 2, 1, 2]   # give_up), 1 step (over lose)
 
 
-def test_auto_reprobe_screens_only_the_other_settings_and_never_drops_the_one_in_use():
-    cost = {1: 0.009, 2: 0.002}
-    t = tuner(probe_steps=3, window=4, reprobe_every=10)
-    feed(t, {1: 0.010, 2: 0.004}, 8)                   # no screen yet: 1 then 2, chose 2
-    assert t.threads == 2
-    t._screen = lambda: cost[t.threads]
-    feed(t, {1: 0.010, 2: 0.004}, 10)                  # periodic re-probe: the screen drops 1
-    assert [h[1:] for h in t.history] == [("chose", 2), ("periodic", 2), ("screened out", 1), ("kept", 2)]
-    cost.update({1: 0.002, 2: 0.009})                  # now 2 looks collapsed on the screen: still in play
-    feed(t, {1: 0.010, 2: 0.004}, 1 + 20)              # the warm-up back at 2, then 20 (backed off 2x) to go
-    assert t.history[-1] == (39, "periodic", 2) and t.threads == 1 and t._med == {2: 0.004 / 100}
-    feed(t, {1: 0.010, 2: 0.004}, 1)                   # no warm-up (the screen ran there); its real step loses
-    assert t.history[-1] == (40, "kept", 2) and t.threads == 2
+def test_auto_never_screens_out_one_thread():
+    cost = {1: 0.009, 2: 0.002}                        # a burst of load during 1 thread's screen
+    t = tuner(probe_steps=3, screen=lambda n: cost[n])
+    assert t.history == [] and t.threads == 2          # 2 is stepped first, then 1 all the same
+    feed(t, {1: 0.004, 2: 0.020}, 4 + 4)
+    assert t.history[-1] == (8, "chose", 1)
+
+
+def test_auto_reprobe_screens_the_other_settings_and_keeps_the_one_in_use_in_play():
+    cost = {1: 0.002, 2: 0.009, 4: 0.009}              # on the screen, 2 and 4 threads look collapsed
+    t = tuner(candidates=(1, 2, 4), probe_steps=3, window=4, reprobe_every=10)
+    feed(t, {1: 0.010, 2: 0.008, 4: 0.004}, 12)        # no screen yet: 1, 2, 4 stepped; 4 chosen at step 12
+    assert t.history == [(12, "chose", 4)]
+    t._screen = lambda n: cost[n]                      # from now on
+    feed(t, {1: 0.010, 2: 0.008, 4: 0.004}, 10)        # periodic re-probe: 2 dropped, 4 (in use) is not
+    assert [h[1:] for h in t.history] == [("chose", 4), ("periodic", 4), ("screened out", 2)]
+    assert t._med == {4: 0.004 / 100, 2: float("inf")} and t.threads == 1   # 1 is stepped next
+    feed(t, {1: 0.010, 2: 0.008, 4: 0.004}, 1)         # its warm-up step, 2.5x slower: given up
+    assert t.history[-1] == (23, "kept", 4) and t.threads == 4
 
 
 def test_auto_keeps_the_faster_setting_and_says_so():
@@ -220,6 +222,6 @@ def test_matmul_screen_times_a_product_without_touching_the_global_random_state(
     import numpy as np
     from deepfm_np.threads import _matmul_screen
     state = np.random.get_state()[1].copy()
-    seconds = _matmul_screen(reps=2)()
+    seconds = _matmul_screen(reps=2)(1)
     assert math.isfinite(seconds) and seconds > 0
     assert np.array_equal(np.random.get_state()[1], state)
