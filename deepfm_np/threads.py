@@ -94,8 +94,9 @@ def _matmul_screen(reps=3):
     A cheap stand-in for a training step when asking "has this thread count collapsed?": under load a
     2-thread BLAS waits for its descheduled thread at every product, small or large, so a product that
     takes ~2 ms at one thread takes several times longer at two, every time; the fastest of a few is
-    kept, so that one product preempted by a burst of load does not count as a collapse. One untimed
-    product first wakes the pool.
+    kept, so that one product preempted by a burst of load (or the first, waking the pool) does not
+    count as a collapse. Cost: ~10 ms on a quiet machine; ~0.1 s on a loaded one, where the 2-thread
+    products are the collapsed ones (still less than one 2-thread DeepFM step there).
     The arrays come from their own generator: the training run's random streams are not touched.
     """
     import time
@@ -107,7 +108,6 @@ def _matmul_screen(reps=3):
     out = np.empty((512, 400), dtype=np.float32)
 
     def run(threads=None):                 # the pools are already at `threads`: the argument is for fakes
-        np.matmul(a, b, out=out)
         times = []
         for _ in range(reps):
             t = time.perf_counter()
@@ -134,7 +134,7 @@ class AutoThreads:
                   steps so far is `lose` times slower (its median, not its fastest: the fastest of a few
                   noisy steps flatters it more the more steps it gets).
         screen    before a probe's first step, a few small matrix products are timed at every candidate
-                  (_matmul_screen, ~10 ms in all); a candidate `give_up` times slower there than the
+                  (_matmul_screen, ~10 ms in all, ~0.1 s under load); a candidate `give_up` times slower there than the
                   fastest is not stepped at all (never the one in use, never 1 thread), and the others are
                   stepped fastest first. On a loaded 2-core machine one step at 2 threads can cost five at 1, so this is
                   the probe's main saving; a candidate that passes is still judged by its real steps.

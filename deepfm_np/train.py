@@ -246,10 +246,10 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                                    l2_sparse=cfg.l2_embed)
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     step_fn = make_step(model, optimizer, dropout_rng, fused=cfg.fused)   # the route, chosen once
-    tuner = AutoThreads() if cfg.threads == "auto" else None   # times the steps, keeps the faster setting
+    tuner = None                                     # threads="auto": an AutoThreads, made in the timed loop
     if isinstance(cfg.threads, int):
         set_threads(cfg.threads)
-    shown = (lambda: {"threads": tuner.label}) if tuner is not None else dict   # for the progress line
+    shown = (lambda: {"threads": tuner.label}) if cfg.threads == "auto" else dict   # for the progress line
     best_score, best_params, bad_evals, diverged = -math.inf, None, 0, 0
     step, first_epoch, skip, running = 0, 1, 0, None
     if state is None:
@@ -342,6 +342,8 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             stop = False
             epoch_start_state = shuffle_rng.bit_generator.state
             clock.start()
+            if cfg.threads == "auto" and tuner is None:   # its first probe (a screen) counts as training time
+                tuner = AutoThreads()                    # times the steps, keeps the faster setting
             for b, batch in enumerate(step_fn.batches(train_data, cfg.batch_size, shuffle_rng)):
                 if b < skip:                         # resumed mid-epoch: these batches were trained on
                     continue
