@@ -231,14 +231,21 @@ def threads_section(tb, targets) -> list[str]:
         return []
     c = tb["config"]
     n = c["cores"]
+    replay = all("replay_epoch" in r for r in tb["rows"])
     out = [f"### --threads auto with a busy neighbour (DeepFM, batch {c['batch']}, {c['rows']:,} rows, "
            f"{c['rounds']} rounds)",
            "The neighbour is a `while True: pass` process started by the benchmark; 'none' means no neighbour of "
-           "ours (the machine is shared with other work).", "",
+           "ours (the machine is shared with other work)."
+           + (" Replay: this run's step times of 1 thread and all cores, with seeded noise, through the policy "
+              "alone (no timing): always-the-faster time / auto's, for the epoch and for 2,000 steps." if replay
+              else ""), "",
            md_table(["neighbour", "1 thread samples/s", f"{n} threads samples/s", "auto samples/s",
-                     "auto / faster fixed", f"auto / {n} threads"],
+                     "auto / faster fixed", f"auto / {n} threads"] + (["replay: epoch", "replay: 2000 steps"]
+                                                                       if replay else []),
                     [[r["neighbour"], f"{r['one']:,.0f}", f"{r['all']:,.0f}", f"{r['auto']:,.0f}",
-                      f"{r['auto_vs_best_fixed']:.2f}", f"{r['auto_vs_all']:.2f}"] for r in tb["rows"]]), ""]
+                      f"{r['auto_vs_best_fixed']:.2f}", f"{r['auto_vs_all']:.2f}"]
+                     + ([f"{r['replay_epoch']:.3f}", f"{r['replay_2000']:.3f}"] if replay else [])
+                     for r in tb["rows"]]), ""]
     for r in tb["rows"]:
         ratio = r["auto_vs_best_fixed"]
         faster = "1 thread" if r["one"] >= r["all"] else f"{n} threads"

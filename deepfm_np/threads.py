@@ -138,13 +138,16 @@ class AutoThreads:
                   fastest is not stepped at all (never the one in use, never 1 thread), and the others are
                   stepped fastest first. On a loaded 2-core machine one step at 2 threads can cost five at 1, so this is
                   the probe's main saving; a candidate that passes is still judged by its real steps.
-        run       keep the faster. The first `window` steps after the choice (a warm-up step excluded)
-                  give the baseline (their median: the probe's 3 steps are too few to watch against); the
-                  median of the last `window` steps is watched against it.
+        run       keep the faster. The median of the last `window` steps is watched against a baseline:
+                  the probe's median of the chosen setting until the first full window after the choice
+                  (a warm-up step excluded), then that window's median (the probe's 3 steps are too few to
+                  watch against for long). So a collapse that starts right after the choice is caught
+                  when the first window fills, not taken as the new normal.
         re-probe  (a) the step time moved by more than `jump` (x or /) in the direction that could change
                   the choice: at 1 thread, faster (less load: more threads may pay now); at all cores,
                   slower (a neighbour arrived: fewer may pay), at least `min_gap` steps after the last
-                  probe; (b) every `reprobe_every` steps. The setting in use is not probed again: its
+                  probe - or only a window after it when the slowdown is a collapse (`give_up` x: it costs
+                  several steps per step, checking 1 thread one or two); (b) every `reprobe_every` steps. The setting in use is not probed again: its
                   recent median is its measurement (no switch, no warm-up); only the others are tried.
                   Hysteresis: another setting replaces it only if `margin` faster. Back-off: each
                   re-probe that keeps the setting doubles both intervals (up to `max_backoff` x), one
@@ -248,7 +251,8 @@ class AutoThreads:
         self._use(best)
         self.history.append((self.steps, "kept" if kept else "chose", best))
         self._probing, self._first, self._since = False, False, 0
-        self._base, self._recent = None, []
+        self._base, self._recent = self._med[best], []   # the probe's figure, until a full window replaces it
+        self._window_full = False
 
     def observe(self, seconds: float, batch: int) -> None:
         """Record one step of `batch` samples that took `seconds` (wall clock)."""
@@ -277,13 +281,16 @@ class AutoThreads:
         if len(self._recent) < self.window:
             return
         now = _median(self._recent)
-        if self._base is None:             # the first full window after the choice is the baseline
-            self._base = now
-            return
         slower, faster = now > self._base * self.jump, now < self._base / self.jump
-        moved = self._since >= self.min_gap * self.backoff and (
-            (slower and self.threads != min(self.candidates))       # fewer threads may pay now
-            or (faster and self.threads != max(self.candidates)))   # more threads may pay now
+        # slower at more threads by give_up (a collapse: a neighbour came) costs several times per step, and
+        # checking costs a step or two at fewer threads, so a window suffices; any other move waits min_gap
+        waited = self._since >= self.min_gap * self.backoff
+        collapsed = now > self._base * self.give_up and self._since >= self.window * self.backoff
+        moved = ((self.threads != min(self.candidates) and (collapsed or (slower and waited)))
+                 or (self.threads != max(self.candidates) and faster and waited))
+        if not self._window_full and not moved:  # the first full window after the choice, if it agrees
+            self._window_full, self._base = True, now   # with the probe, is the baseline
+            return
         if moved or self._since >= self.reprobe_every * self.backoff:
             self.history.append((self.steps, "step time moved" if moved else "periodic", self.threads))
             self.threads_before = self.threads

@@ -173,6 +173,15 @@ def test_auto_backs_off_while_the_choice_is_stable_and_resets_on_a_switch():
     assert t.history[-1][1:] == ("chose", 2) and t.backoff == 1
 
 
+def test_auto_catches_a_collapse_that_starts_right_after_the_choice():
+    t = tuner(probe_steps=3, window=4)
+    feed(t, {1: 0.010, 2: 0.006}, 8)                   # chose 2 at step 8
+    feed(t, {1: 0.010, 2: 0.030}, 4)                   # a neighbour comes at once: the first window is 5x slower
+    assert t.history[-1] == (12, "step time moved", 2)   # than the probe said: not taken as the new baseline
+    feed(t, {1: 0.010, 2: 0.030}, 4)                   # 1 thread: its warm-up + 3 steps
+    assert t.history[-1] == (16, "chose", 1)
+
+
 def test_auto_ignores_a_jump_right_after_a_probe():
     t = tuner(probe_steps=3, window=4, jump=1.5, min_gap=20)
     feed(t, {1: 0.010, 2: 0.050}, 5)                   # chose 1 at step 5, switching back from 2
