@@ -2,7 +2,7 @@
 
 DeepFM (39 fields, K = 10, MLP 400-400-400, keep 0.5, float32, Adam, batch 512) trains one epoch of
 synthetic Criteo-shaped rows through train.train at threads = 1, all cores, and "auto" (AutoThreads:
-probes both, keeps the faster, probes again when the step time moves). Three conditions:
+screens and probes both, keeps the faster, probes again when the step time moves). Three conditions:
 
     none      no neighbour started by this benchmark (the machine may still be shared)
     nice 0    a neighbour process spinning `while True: pass` at nice 0
