@@ -231,14 +231,21 @@ def threads_section(tb, targets) -> list[str]:
         return []
     c = tb["config"]
     n = c["cores"]
+    replay = all("replay_epoch" in r for r in tb["rows"])
     out = [f"### --threads auto with a busy neighbour (DeepFM, batch {c['batch']}, {c['rows']:,} rows, "
            f"{c['rounds']} rounds)",
            "The neighbour is a `while True: pass` process started by the benchmark; 'none' means no neighbour of "
-           "ours (the machine is shared with other work).", "",
+           "ours (the machine is shared with other work)."
+           + (" Replay: this run's step times of 1 thread and all cores, with seeded noise, through the policy "
+              "alone (no timing): always-the-faster time / auto's, for the epoch and for 2,000 steps." if replay
+              else ""), "",
            md_table(["neighbour", "1 thread samples/s", f"{n} threads samples/s", "auto samples/s",
-                     "auto / faster fixed", f"auto / {n} threads"],
+                     "auto / faster fixed", f"auto / {n} threads"] + (["replay: epoch", "replay: 2000 steps"]
+                                                                       if replay else []),
                     [[r["neighbour"], f"{r['one']:,.0f}", f"{r['all']:,.0f}", f"{r['auto']:,.0f}",
-                      f"{r['auto_vs_best_fixed']:.2f}", f"{r['auto_vs_all']:.2f}"] for r in tb["rows"]]), ""]
+                      f"{r['auto_vs_best_fixed']:.2f}", f"{r['auto_vs_all']:.2f}"]
+                     + ([f"{r['replay_epoch']:.3f}", f"{r['replay_2000']:.3f}"] if replay else [])
+                     for r in tb["rows"]]), ""]
     for r in tb["rows"]:
         ratio = r["auto_vs_best_fixed"]
         faster = "1 thread" if r["one"] >= r["all"] else f"{n} threads"
@@ -253,12 +260,18 @@ def loop_section(lo, targets) -> list[str]:
     if not lo:
         return []
     c = lo["config"]
+    cost = all("loop_cost_us" in r for r in lo["rows"])
     out = [f"### The training loop against its steps (batch {c['batch']}, {c['rows']:,} rows, {c['rounds']} rounds)",
-           "train.train's epoch (what the train command runs after reading: shuffling, batch assembly, the "
-           "step, bookkeeping) against the same steps on batches sliced beforehand.", "",
-           md_table(["model", "steps samples/s", "loop samples/s", "loop / steps"],
+           "train.train's epoch as the train command configures it after reading (per-model defaults, a live "
+           "progress bar; shuffling, batch assembly, the step, bookkeeping) against the same steps on the "
+           "batches the step serves, drawn beforehand (the fused FM step reads its rows in place in both)."
+           + (" Loop cost: the same epoch with a step that does nothing, per batch." if cost else ""), "",
+           md_table(["model", "steps samples/s", "loop samples/s", "loop / steps"]
+                    + (["step ms", "loop cost us/batch", "with --threads auto"] if cost else []),
                     [[r["model"], f"{r['steps_samples_per_s']:,.0f}", f"{r['loop_samples_per_s']:,.0f}",
-                      f"{r['loop_vs_steps']:.2f}"] for r in lo["rows"]]), ""]
+                      f"{r['loop_vs_steps']:.2f}"]
+                     + ([f"{r['step_ms']:.2f}", f"{r['loop_cost_us']:.0f}", f"{r['loop_cost_auto_us']:.0f}"]
+                        if cost else []) for r in lo["rows"]]), ""]
     for r in lo["rows"]:
         targets.append(f"- Training loop, {r['model']}: {r['loop_vs_steps']:.2f}x the bare steps' samples/s "
                        f"(target >= 0.90): {verdict(r['loop_vs_steps'] >= 0.90)}.")

@@ -10,8 +10,11 @@
 
 One seed fixes everything random in a run (the shuffling order and the dropout
 masks come from two generators spawned from it; the initial parameters come
-from the model's own seed), so two runs with the same seeds give bit-identical
-predictions.
+from the model's own seed), so two runs with the same seeds and the same fixed
+thread count give bit-identical predictions. Under threads="auto" (the CLI's
+default) the BLAS thread count changes with the machine's load, and a matmul's
+rounding can depend on it (threads.AutoThreads), so such runs agree only to
+rounding.
 
 Early stopping matters for CTR models: they often overfit after one or two
 epochs (the embedding tables memorise rare ids), so the best validation score
@@ -29,7 +32,7 @@ becomes NaN, or validations whose log loss stays far above the base rate's
 (or whose predictions are constant), stop training with a message saying what
 to try (TrainingDiverged). A checkpoint (train(checkpoint=...)) is written at
 the end of every epoch and on Ctrl-C; train(resume=...) continues from one
-bit-identically (parameters, optimizer state, generator states, position in
+bit-identically at a fixed thread count (parameters, optimizer state, generator states, position in
 the epoch and the early-stopping bookkeeping are all in it).
 """
 from __future__ import annotations
@@ -243,10 +246,10 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
                                    l2_sparse=cfg.l2_embed)
     shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     step_fn = make_step(model, optimizer, dropout_rng, fused=cfg.fused)   # the route, chosen once
-    tuner = AutoThreads() if cfg.threads == "auto" else None   # times the steps, keeps the faster setting
+    tuner = None                                     # threads="auto": an AutoThreads, made in the timed loop
     if isinstance(cfg.threads, int):
         set_threads(cfg.threads)
-    shown = (lambda: {"threads": tuner.label}) if tuner is not None else dict   # for the progress line
+    shown = (lambda: {"threads": tuner.label}) if cfg.threads == "auto" else dict   # for the progress line
     best_score, best_params, bad_evals, diverged = -math.inf, None, 0, 0
     step, first_epoch, skip, running = 0, 1, 0, None
     if state is None:
@@ -339,6 +342,8 @@ def train(model, train_data, valid_data=None, config: TrainConfig | None = None,
             stop = False
             epoch_start_state = shuffle_rng.bit_generator.state
             clock.start()
+            if cfg.threads == "auto" and tuner is None:   # its first probe (a screen) counts as training time
+                tuner = AutoThreads()                    # times the steps, keeps the faster setting
             for b, batch in enumerate(step_fn.batches(train_data, cfg.batch_size, shuffle_rng)):
                 if b < skip:                         # resumed mid-epoch: these batches were trained on
                     continue
