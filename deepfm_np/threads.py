@@ -5,7 +5,11 @@ Two thread pools do the work in deepfm_np:
 - Numba's, used only by kernels compiled with parallel=True (the kernels in deepfm_np.kernels are
   serial on purpose, but a caller's own parallel kernels would use it).
 
-`set_threads(n)` caps both at n. This matters on a small shared machine (two processes each starting
+`set_threads(n)` caps both at n, and PyTorch's intra-op pool too when the caller has already imported
+torch (the ONNX/torch export tests, the TorchRec trainer, benchmarks beside PyTorch): Numba's OpenMP
+layer and PyTorch share libgomp, and launching Numba's pool resets the process's OpenMP thread count,
+so a `torch.set_num_threads(1)` made before would silently become 2. This module never imports torch.
+This matters on a small shared machine (two processes each starting
 one BLAS thread per core oversubscribe it) and for benchmarks, which must say how many threads they used.
 `set_threads(None)` keeps (or restores) the libraries' own defaults. `AutoThreads` (the training loop's
 `--threads auto`) switches between 1 thread and all cores by timing the steps themselves.
@@ -19,11 +23,14 @@ import math
 
 _blas_limit = None        # the live threadpoolctl.threadpool_limits object, or None
 _numba_default = None     # numba's thread count before the first set_threads call
+_torch_default = None     # torch's intra-op thread count before the first set_threads call (if imported)
 
 
 def set_threads(n: int | None) -> None:
-    """Cap BLAS and Numba at `n` threads (n >= 1); None restores the defaults."""
+    """Cap BLAS and Numba (and torch, if imported) at `n` threads (n >= 1); None restores the defaults."""
     global _blas_limit, _numba_default
+    import sys
+
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -37,9 +44,20 @@ def set_threads(n: int | None) -> None:
         _blas_limit = None
     if n is None:
         numba.set_num_threads(_numba_default)
-        return
-    _blas_limit = threadpool_limits(limits=n, user_api="blas")
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # numba cannot exceed its pool
+    else:
+        _blas_limit = threadpool_limits(limits=n, user_api="blas")
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # numba cannot exceed its pool
+    torch = sys.modules.get("torch")       # last: numba's pool launch above may have reset OpenMP's count
+    if torch is not None:
+        _set_torch_threads(torch, n)
+
+
+def _set_torch_threads(torch, n):
+    """torch.set_num_threads(n), or back to the count it had before the first call when n is None."""
+    global _torch_default
+    if _torch_default is None:
+        _torch_default = torch.get_num_threads()
+    torch.set_num_threads(_torch_default if n is None else n)
 
 
 def get_threads() -> dict:

@@ -19,6 +19,18 @@ def test_set_threads_and_restore():
     assert numba.get_num_threads() == default
 
 
+def test_set_threads_caps_an_imported_torch_and_restores_it():
+    """Numba's OpenMP pool launch used to reset torch's thread count (shared libgomp): 1 became 2."""
+    pytest.importorskip("torch", reason="torch is an optional extra")
+    import subprocess
+    import sys
+    script = ("import torch; torch.set_num_threads(1); from deepfm_np.threads import set_threads;"
+              "set_threads(2); a = torch.get_num_threads(); set_threads(1); b = torch.get_num_threads();"
+              "set_threads(None); print(a, b, torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["2", "1", "1"]          # capped at n, then back to the caller's own 1
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
 def test_set_threads_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="positive int or None"):
