@@ -286,3 +286,62 @@ def test_empty_holdout_part_is_refused_the_same_way(tmp_path):
                 two_pass_splits(rs, {})
         msgs.append(str(e.value))
     assert msgs[0] == msgs[1] and "valid part" in msgs[0]
+
+
+# ---- the command line takes the one-pass path, with the same output -----------------------------------
+SMALL = ["--epochs", "1", "--batch-size", "64", "--embed-dim", "4", "--hidden", "8", "--no-progress",
+         "--threads", "1", "--lr", "0.01"]
+
+
+@pytest.mark.parametrize("split", ["holdout", "files"])
+def test_train_command_same_with_and_without_the_one_pass_path(tmp_path, monkeypatch, capsys, split):
+    import json
+    import deepfm_np.data.fused as fused
+    from deepfm_np.cli import main
+    rows = rows_with_everything(700, seed=15)
+    rows[650][2] = "x"                                 # a bad row, skipped
+    write_criteo(tmp_path / "train.txt", rows[:600])
+    write_criteo(tmp_path / "valid.txt", rows[600:])
+    files = ["--valid", str(tmp_path / "valid.txt"), "--test", str(tmp_path / "valid.txt")] if split == "files" else []
+    calls = []
+    real = fused.fit_encode_splits
+    monkeypatch.setattr(fused, "fit_encode_splits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    outs = {}
+    for one_pass in (True, False):
+        if not one_pass:
+            monkeypatch.setattr(fused, "fast_reader", lambda r: False)
+        out = tmp_path / f"m{one_pass}.npz"
+        rc = main(["train", "--format", "criteo", "--train", str(tmp_path / "train.txt"), *files, "--model", "fm",
+                   "--out", str(out), "--json", str(tmp_path / f"{one_pass}.json"), "--skip-bad-rows", *SMALL])
+        assert rc == 0
+        captured = capsys.readouterr()
+        text = captured.out + captured.err
+        res = json.loads((tmp_path / f"{one_pass}.json").read_text())
+        for k in ("train_seconds", "train_cpu_seconds", "samples_per_second", "out"):
+            res.pop(k)
+        for h in res["history"]:
+            h.pop("seconds", None)
+        outs[one_pass] = (res, np.load(out, allow_pickle=False), [l for l in text.splitlines()
+                                                                  if not l.startswith(("data:", "trained"))])
+    assert calls == [1]                                # the first run took the one-pass path, the second not
+    (ra, za, ta), (rb, zb, tb) = outs[True], outs[False]
+    assert json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
+    assert ta == tb
+    assert sorted(za.files) == sorted(zb.files)
+    for k in za.files:
+        if za[k].dtype == np.uint8:                    # the JSON parts of the model file
+            assert scrub(json.loads(za[k].tobytes())) == scrub(json.loads(zb[k].tobytes()))
+        else:
+            np.testing.assert_array_equal(za[k], zb[k])
+
+
+TIMES = {"train_seconds", "train_cpu_seconds", "samples_per_second", "seconds", "out", "created", "time"}
+
+
+def scrub(x):
+    """A model file's JSON without wall-clock figures and output names (the runs differ only there)."""
+    if isinstance(x, dict):
+        return {k: scrub(v) for k, v in x.items() if k not in TIMES}
+    if isinstance(x, list):
+        return [scrub(v) for v in x]
+    return x
