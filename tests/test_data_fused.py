@@ -92,14 +92,21 @@ def test_gather_rows_matches_its_twin():
     lut = rng.integers(0, 1000, size=C * D).astype(np.int64)
     vlut = rng.random(C * D).astype(np.float32)
     start = np.arange(C, dtype=np.int64) * D
+    oov = (rng.random(C * D) < 0.3).astype(np.int64)
     rows = rng.integers(0, N, size=300)                      # repeats and any order
     idx = np.empty((300, C), dtype=np.int64)
     val = np.empty((300, C), dtype=np.float32)
-    gather_rows(ids, rows, lut, start, vlut, idx, val, 0, 150)
-    gather_rows(ids, rows, lut, start, vlut, idx, val, 150, 300)
-    ti, tv = gather_rows_numpy(ids, rows, lut, start, vlut)
+    count = gather_rows(ids, rows, lut, start, vlut, oov, idx, val, 0, 150)
+    count += gather_rows(ids[:, :], rows, lut, start, vlut, oov, idx, val, 150, 300)
+    ti, tv, tc = gather_rows_numpy(ids, rows, lut, start, vlut, oov)
     np.testing.assert_array_equal(idx, ti)
     np.testing.assert_array_equal(val, tv)
+    np.testing.assert_array_equal(count, tc)
+    wide = np.zeros((C, N + 10), dtype=np.int64)             # ids as a view with a row stride > N
+    wide[:, :N] = ids
+    count2 = gather_rows(wide[:, :N], rows, lut, start, vlut, oov, idx, val)
+    np.testing.assert_array_equal(idx, ti)
+    np.testing.assert_array_equal(count2, tc)
 
 
 # ---- the whole path against the two-pass path ------------------------------------------------------

@@ -238,7 +238,7 @@ def intern_column_numpy(keys: np.ndarray):
 
 # ---- gathering ---------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _gather(ids, rows, lo, hi, lut, start, vlut, idx, val):
+def _gather(ids, rows, lo, hi, lut, start, vlut, oov, idx, val, oov_count):
     C = ids.shape[0]
     for i in range(lo, hi):
         r = rows[i]
@@ -246,13 +246,15 @@ def _gather(ids, rows, lo, hi, lut, start, vlut, idx, val):
             j = start[f] + ids[f, r]
             idx[i, f] = lut[j]
             val[i, f] = vlut[j]
+            oov_count[f] += oov[j]
 
 
-def gather_rows(ids, rows, lut, start, vlut, idx, val, lo: int = 0, hi: int | None = None) -> None:
+def gather_rows(ids, rows, lut, start, vlut, oov, idx, val, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """idx[i, f] = lut[start[f] + ids[f, rows[i]]], val[i, f] = vlut[same], for i in [lo, hi).
 
-    ids (C, N) int64 dense ids per column; rows (M,) int64; lut (T,) int64 and vlut (T,) float32 the
-    per-column tables end to end, column f's at start[f]..; idx (M, C) int64, val (M, C) float32 out.
+    ids (C, N) int64 dense ids per column; rows (M,) int64; lut (T,) int64, vlut (T,) float32 and
+    oov (T,) int64 0/1 the per-column tables end to end, column f's from start[f]; idx (M, C) int64,
+    val (M, C) float32 out. Returns (C,) int64: per column, the sum of oov over rows lo..hi-1.
     """
     hi = rows.shape[0] if hi is None else hi
     C = ids.shape[0]
@@ -260,10 +262,12 @@ def gather_rows(ids, rows, lut, start, vlut, idx, val, lo: int = 0, hi: int | No
         raise ValueError("gather_rows: idx and val must be (rows, columns)")
     if rows.shape[0] and (rows.min() < 0 or rows.max() >= ids.shape[1]):
         raise ValueError("gather_rows: a row is out of range")
-    _gather(ids, rows, int(lo), int(hi), lut, start, vlut, idx, val)
+    count = np.zeros(C, dtype=np.int64)
+    _gather(ids, rows, int(lo), int(hi), lut, start, vlut, oov, idx, val, count)
+    return count
 
 
-def gather_rows_numpy(ids, rows, lut, start, vlut):
-    """Twin of gather_rows: (idx (M, C) int64, val (M, C) float32) by fancy indexing."""
+def gather_rows_numpy(ids, rows, lut, start, vlut, oov):
+    """Twin of gather_rows over all rows: (idx (M, C) int64, val (M, C) float32, oov counts (C,))."""
     j = start[:, None] + ids[:, rows]                 # (C, M)
-    return np.ascontiguousarray(lut[j].T), np.ascontiguousarray(vlut[j].T)
+    return np.ascontiguousarray(lut[j].T), np.ascontiguousarray(vlut[j].T), oov[j].sum(axis=1)

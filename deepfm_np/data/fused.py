@@ -213,10 +213,10 @@ def fit_parsed(encoder: Encoder, parsed: ParsedFile, rows: np.ndarray | None = N
 def _tables(encoder: Encoder, parsed: ParsedFile):
     """Per column: global row (offset + local id) and val of each distinct value, end to end.
 
-    Returns (columns [(codec, key row)], lut (T,) int64, vlut (T,) float32, start (C,) int64,
-    counts_oov [bool]: whether the column's local id 0 counts as out-of-vocabulary)."""
+    Returns (columns [(codec, key row)], lut (T,) int64, vlut (T,) float32, oov (T,) int64: 1 where
+    the value is out of the vocabulary (local id 0 of a vocabulary or bucket column), start (C,) int64)."""
     cols = _columns(encoder)
-    luts, vluts, oov = [], [], []
+    luts, vluts, oovs = [], [], []
     for f, (codec, k) in enumerate(cols):
         D = parsed.distinct[k].shape[0]
         val = np.ones(D, dtype=np.float32)
@@ -226,18 +226,20 @@ def _tables(encoder: Encoder, parsed: ParsedFile):
                 local = stable_hash(values, codec.hash_buckets)
             else:
                 local = codec.vocab.lookup(values)
-            oov.append(not codec.hash_buckets)
+            counted = not codec.hash_buckets
         elif isinstance(codec, _Bucket):
             local = codec.vocab.lookup(bucket_codes(_numbers(parsed, k)))
-            oov.append(True)
-        else:
+            counted = True
+        else:                                      # value mode: local 0 is "missing", not OOV
             local, val = value_encode(_numbers(parsed, k))
-            oov.append(False)
-        luts.append(encoder.layout.offsets[f] + np.asarray(local, dtype=np.int64))
+            counted = False
+        local = np.asarray(local, dtype=np.int64)
+        luts.append(encoder.layout.offsets[f] + local)
         vluts.append(np.asarray(val, dtype=np.float32))
+        oovs.append((local == 0).astype(np.int64) if counted else np.zeros(D, dtype=np.int64))
     start = np.zeros(len(cols), dtype=np.int64)
     np.cumsum([t.shape[0] for t in luts[:-1]], out=start[1:])
-    return cols, np.concatenate(luts), np.concatenate(vluts), start, oov
+    return cols, np.concatenate(luts), np.concatenate(vluts), np.concatenate(oovs), start
 
 
 def encode_parsed(encoder: Encoder, parsed: ParsedFile, rows: np.ndarray | None = None, read=None,
@@ -246,21 +248,20 @@ def encode_parsed(encoder: Encoder, parsed: ParsedFile, rows: np.ndarray | None 
     if not encoder.fitted:
         raise RuntimeError("Encoder.transform before fit")
     threads = default_threads() if threads is None else max(1, int(threads))
-    cols, lut, vlut, start, oov = _tables(encoder, parsed)
+    cols, lut, vlut, oov, start = _tables(encoder, parsed)
     rows = np.arange(parsed.n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     ids = parsed.ids[[k for _, k in cols]] if [k for _, k in cols] != list(range(len(COLUMNS))) else parsed.ids
     M, S = rows.shape[0], encoder.layout.n_slots
     idx = np.empty((M, S), dtype=np.int64)
     val = np.empty((M, S), dtype=np.float32)
     cuts = np.linspace(0, M, threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda t: gather_rows(ids, rows, lut, start, vlut, idx, val, cuts[t], cuts[t + 1]),
-                      range(threads)))
-    offsets = np.asarray(encoder.layout.offsets, dtype=np.int64)[:S]    # one slot per field here
-    zeros = (idx == offsets).sum(axis=0) if M else np.zeros(S, dtype=np.int64)   # local id 0 per field
+    with ThreadPoolExecutor(threads) as pool:       # row ranges: each thread writes its own rows
+        counts = list(pool.map(lambda t: gather_rows(ids, rows, lut, start, vlut, oov, idx, val,
+                                                     cuts[t], cuts[t + 1]), range(threads)))
+    zeros = np.sum(counts, axis=0)                  # (C,) values sent to the OOV row, per field
     stats = EncodeStats(rows=M)
     for f, (codec, _) in enumerate(cols):
-        stats.add(codec.spec.name, M, int(zeros[f]) if oov[f] else 0)
+        stats.add(codec.spec.name, M, int(zeros[f]))
     return EncodedData(idx, val, parsed.y[rows], encoder.layout, stats, read)
 
 
