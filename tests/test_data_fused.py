@@ -79,6 +79,9 @@ def test_intern_column_matches_its_twin(n, distinct):
     np.testing.assert_array_equal(ids, tid)
     np.testing.assert_array_equal(d, td)
     np.testing.assert_array_equal(d[ids], keys)
+    small = np.empty(n, dtype=np.int32)                      # int32 ids, as fused.py keeps them
+    intern_column(keys, out=small)
+    np.testing.assert_array_equal(small, tid)
     inplace = keys.copy()                                    # the ids may overwrite the keys
     ids2, d2 = intern_column(inplace, out=inplace.view(np.int64))
     np.testing.assert_array_equal(inplace.view(np.int64), tid)
@@ -102,6 +105,8 @@ def test_gather_rows_matches_its_twin():
     np.testing.assert_array_equal(idx, ti)
     np.testing.assert_array_equal(val, tv)
     np.testing.assert_array_equal(count, tc)
+    np.testing.assert_array_equal(gather_rows(ids.astype(np.int32), rows, lut, start, vlut, oov, idx, val), tc)
+    np.testing.assert_array_equal(idx, ti)
     wide = np.zeros((C, N + 10), dtype=np.int64)             # ids as a view with a row stride > N
     wide[:, :N] = ids
     count2 = gather_rows(wide[:, :N], rows, lut, start, vlut, oov, idx, val)

@@ -215,14 +215,17 @@ def _intern(keys, ids):
 
 
 def intern_column(keys: np.ndarray, out: np.ndarray | None = None):
-    """keys (N,) uint64 -> (ids (N,) int64 in 0..D-1, first-appearance order; distinct (D,) uint64).
+    """keys (N,) uint64 -> (ids (N,) in 0..D-1, first-appearance order; distinct (D,) uint64).
 
-    out: where to write the ids (N,) int64; may be keys.view(np.int64) (overwritten in place).
+    out: where to write the ids, (N,) int32 or int64 (default: a new int64 array); an int64 out may be
+    keys.view(np.int64) (the keys are then overwritten in place).
     """
     keys = np.ascontiguousarray(keys, dtype=np.uint64)
     ids = np.empty(keys.shape[0], dtype=np.int64) if out is None else out
-    if ids.shape != keys.shape or ids.dtype != np.int64 or not ids.flags.c_contiguous:
-        raise ValueError("intern_column: out must be a C-contiguous int64 array shaped like keys")
+    if ids.shape != keys.shape or ids.dtype not in (np.int32, np.int64) or not ids.flags.c_contiguous:
+        raise ValueError("intern_column: out must be a C-contiguous int32/int64 array shaped like keys")
+    if ids.dtype == np.int32 and keys.shape[0] >= 2 ** 31:
+        raise ValueError("intern_column: int32 ids need fewer than 2^31 keys")
     return ids, _intern(keys, ids)
 
 
@@ -252,7 +255,7 @@ def _gather(ids, rows, lo, hi, lut, start, vlut, oov, idx, val, oov_count):
 def gather_rows(ids, rows, lut, start, vlut, oov, idx, val, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """idx[i, f] = lut[start[f] + ids[f, rows[i]]], val[i, f] = vlut[same], for i in [lo, hi).
 
-    ids (C, N) int64 dense ids per column; rows (M,) int64; lut (T,) int64, vlut (T,) float32 and
+    ids (C, N) int32 or int64 dense ids per column; rows (M,) int64; lut (T,) int64, vlut (T,) float32 and
     oov (T,) int64 0/1 the per-column tables end to end, column f's from start[f]; idx (M, C) int64,
     val (M, C) float32 out. Returns (C,) int64: per column, the sum of oov over rows lo..hi-1.
     """

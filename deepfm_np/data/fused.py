@@ -22,8 +22,11 @@ Since a codec maps equal values to equal ids, encoding the distinct values and g
 as encoding every cell; tests/test_data_fused.py compares idx, val, y, the encoder state, the stats
 and the errors with the two-pass path (bad lines, empty fields, CRLF, no final newline, many blocks).
 
-Memory: one (39, N) array of 8-byte keys, reused in place for the ids, plus the encoded arrays.
-A --cache run (files larger than memory) keeps the streaming two-pass path.
+Memory: the (39, N) 8-byte keys, (39, N) int32 ids, and the encoded idx/val - whose idx is written
+into the keys' buffer, which the ids have made free (N rows: 39 N (8 + 4 + 4) bytes, about 600 MB for
+1M rows, against the ~900 MB the two-pass path peaks at while it concatenates its chunks; measured
+by benchmarks/data_memory.py --in-memory). A --cache run (files larger than memory) keeps the
+streaming two-pass path.
 """
 from __future__ import annotations
 
@@ -56,10 +59,12 @@ def default_threads() -> int:
 class ParsedFile:
     """A Criteo file after steps 1-2.
 
-    ids      (39, N) int64 dense id of every cell, row k = column COLUMNS[k]
+    ids      (39, N) int32 dense id of every cell, row k = column COLUMNS[k]
     distinct list of 39 (D_k,) uint64: the key of each id
     long     list of 26 dicts key -> str: the categorical values longer than 8 bytes (rare)
     y (N,) float32, lines (N,) int64 1-based line numbers, stats the reader's ReadStats of the pass
+    spare    the (39, >= N) 8-byte buffer the keys were parsed into, no longer needed once interned:
+             the first encode_parsed of the file writes its idx there instead of into new memory
     """
 
     ids: np.ndarray
@@ -68,6 +73,7 @@ class ParsedFile:
     y: np.ndarray
     lines: np.ndarray
     stats: ReadStats
+    spare: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -153,12 +159,12 @@ def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
     finish_file(reader.path, reader.stats, nonfinite, reader.notes)   # raises on a file without rows
 
     n = rows.n
-    ids = rows.keys.view(np.int64)
+    ids = np.empty((len(COLUMNS), n), dtype=np.int32)
     with ThreadPoolExecutor(threads) as pool:      # columns are independent: one per thread
-        distinct = list(pool.map(lambda k: intern_column(rows.keys[k, :n], out=ids[k, :n])[1],
+        distinct = list(pool.map(lambda k: intern_column(rows.keys[k, :n], out=ids[k])[1],
                                  range(len(COLUMNS))))
     long = [{key: s for s, key in index.items()} for index in long_index]
-    return ParsedFile(ids[:, :n], distinct, long, rows.y[:n], rows.lines[:n], reader.stats)
+    return ParsedFile(ids, distinct, long, rows.y[:n], rows.lines[:n], reader.stats, spare=rows.keys)
 
 
 # ---- per-column values ----------------------------------------------------------------------
@@ -252,7 +258,12 @@ def encode_parsed(encoder: Encoder, parsed: ParsedFile, rows: np.ndarray | None 
     rows = np.arange(parsed.n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     ids = parsed.ids[[k for _, k in cols]] if [k for _, k in cols] != list(range(len(COLUMNS))) else parsed.ids
     M, S = rows.shape[0], encoder.layout.n_slots
-    idx = np.empty((M, S), dtype=np.int64)
+    spare, parsed.spare = parsed.spare, None
+    if spare is not None and spare.size >= M * S:  # the parse's key buffer: memory already in use
+        idx = spare.reshape(-1)[:M * S].view(np.int64).reshape(M, S)
+    else:
+        idx = np.empty((M, S), dtype=np.int64)
+    del spare
     val = np.empty((M, S), dtype=np.float32)
     cuts = np.linspace(0, M, threads + 1).astype(np.int64)
     with ThreadPoolExecutor(threads) as pool:       # row ranges: each thread writes its own rows
