@@ -244,14 +244,17 @@ def test_gzip_file(tmp_path):
     assert_same(two_pass(path, {}, block_bytes=3000), one_pass(path, {}, block_bytes=3000))
 
 
-def test_parse_file_grows_past_its_estimate(tmp_path):
-    rows = criteo_rows(50, seed=10)
-    rows[0][14:] = [""] * 26                          # a short first line: the estimate is too small
-    rows[0][1:14] = [""] * 13
-    path = write_criteo(tmp_path / "t.txt", rows[:1] + criteo_rows(3000, seed=11))
-    p = parse_file(CriteoReader(path, block_bytes=200), threads=2)
-    assert p.n == 3001
-    assert_same(two_pass(path, {}, block_bytes=200), one_pass(path, {}, block_bytes=200))
+def test_parse_file_grows_past_its_estimate(tmp_path, monkeypatch):
+    import deepfm_np.data.fused as fused
+    grown = []
+    real = fused._Rows.grow
+    monkeypatch.setattr(fused._Rows, "grow", lambda self, need: grown.append(need) or real(self, need))
+    monkeypatch.setattr(fused, "_capacity", lambda reader, block: 10)      # far too small
+    rows = rows_with_everything(400, seed=10)
+    path = write_criteo(tmp_path / "t.txt", rows)
+    p = parse_file(CriteoReader(path, block_bytes=3000), threads=2)
+    assert p.n == 400 and len(grown) > 3
+    assert_same(two_pass(path, {}, block_bytes=3000), one_pass(path, {}, block_bytes=3000))
 
 
 # ---- several splits, as `train` reads them -----------------------------------------------------------

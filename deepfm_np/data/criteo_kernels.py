@@ -38,9 +38,10 @@ def _cell_end(a, p):
 
 
 @njit(cache=True, nogil=True)
-def _parse_block(a, label, num, cat, y, line):
-    """a (B,) uint8 whole lines; label 0/1; out: num (13, L) float64, cat (26, L) uint64, y (L,) uint8,
-    line (L,) int64 line index in the block. Returns rows written, or -1 if some line is not simple.
+def _parse_block(a, label, line0, num, cat, y, line):
+    """a (B,) uint8 whole lines, the first of them line line0; label 0/1; out: num (13, L) float64,
+    cat (26, L) uint64, y (L,) float32, line (L,) int64 line numbers (L >= the lines of the block).
+    Returns rows written, or -1 if some line is not simple.
 
     One pass over the bytes: each cell is scanned once, up to its end (_cell_end); a line must end
     right after its last column (its newline, or '\r\n': line_bounds drops that one '\r').
@@ -56,7 +57,7 @@ def _parse_block(a, label, num, cat, y, line):
         if a[p] == 10 or (a[p] == 13 and a[p + 1] == 10):     # blank line ("" or "\r"): not a row
             p += 1 if a[p] == 10 else 2
             continue
-        y[n] = 0                               # no label column: every label reads as 0
+        y[n] = 0.0                             # no label column: every label reads as 0
         for c in range(n_cols):
             if c < label:                      # the label: exactly "0" or "1"
                 b = a[p]
@@ -107,14 +108,28 @@ def _parse_block(a, label, num, cat, y, line):
                 if b == 9:
                     return -1                  # too many columns
                 p += 1 if b == 10 else 2       # past '\n' or '\r\n'
-        line[n] = li
+        line[n] = line0 + li
         n += 1
     return n
 
 
-def _block_arrays(L: int):
-    keys = np.empty((N_COLS, L), dtype=np.uint64)       # rows 0..12: float64 bits, 13..38: packed keys
-    return keys, np.empty(L, dtype=np.uint8), np.empty(L, dtype=np.int64)
+def parse_block_into(block: bytes, label: bool, line0: int, keys: np.ndarray, y: np.ndarray,
+                     line: np.ndarray) -> int:
+    """Parse a block of whole lines (each ending in '\\n', the first being line line0) into given arrays.
+
+    keys (39, L) uint64 (I1..I13 as the bits of their float64 values, then C1..C26 packed), y (L,)
+    float32, line (L,) int64 line numbers: views into bigger buffers are fine, L >= lines in the block.
+    Returns the rows written, or -1 if some line needs the reader's own parser (the arrays then hold
+    garbage).
+    """
+    a = np.frombuffer(block, dtype=np.uint8)
+    if a.shape[0] == 0:
+        return 0
+    if a[-1] != 10:
+        raise ValueError("parse_block: the block must end with a newline")
+    if keys.shape[0] != N_COLS or min(keys.shape[1], y.shape[0], line.shape[0]) < block.count(b"\n"):
+        raise ValueError("parse_block: the output arrays are too small for the block")
+    return _parse_block(a, int(bool(label)), int(line0), keys[:N_INT].view(np.float64), keys[N_INT:], y, line)
 
 
 def parse_block(block: bytes, label: bool):
@@ -122,16 +137,12 @@ def parse_block(block: bytes, label: bool):
 
     Returns None if some line needs the reader's own parser, else
     (keys (39, n) uint64: I1..I13 as the bits of their float64 values, then C1..C26 packed;
-     y (n,) uint8; line (n,) int64 line index of each row within the block).
+     y (n,) float32; line (n,) int64 line index of each row within the block).
     """
-    a = np.frombuffer(block, dtype=np.uint8)
-    if a.shape[0] == 0:
-        return np.empty((N_COLS, 0), np.uint64), np.empty(0, np.uint8), np.empty(0, np.int64)
-    if a[-1] != 10:
-        raise ValueError("parse_block: the block must end with a newline")
     L = block.count(b"\n")
-    keys, y, line = _block_arrays(L)
-    n = _parse_block(a, int(bool(label)), keys[:N_INT].view(np.float64), keys[N_INT:], y, line)
+    keys = np.empty((N_COLS, L), dtype=np.uint64)
+    y, line = np.empty(L, dtype=np.float32), np.empty(L, dtype=np.int64)
+    n = parse_block_into(block, label, 0, keys, y, line)
     if n < 0:
         return None
     return keys[:, :n], y[:n], line[:n]
@@ -166,7 +177,7 @@ def parse_block_numpy(reader, block: bytes, line0: int):
     from .raw import NonFiniteCounter
     chunk = reader._parse_block(block, line0, NonFiniteCounter(reader.path))
     return (chunk_keys(chunk, INT_NAMES, CAT_NAMES, lambda k, v: None),
-            chunk.y.astype(np.uint8), chunk.lines - line0)
+            chunk.y, chunk.lines - line0)
 
 
 # ---- interning ---------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .criteo import CAT_NAMES, INT_NAMES, CriteoReader
-from .criteo_kernels import N_INT, chunk_keys, gather_rows, intern_column, parse_block
+from .criteo_kernels import N_INT, chunk_keys, gather_rows, intern_column, parse_block_into
 from .numeric import bucket_codes, value_encode
 from .preprocess import EncodedData, EncodeStats, Encoder, _Bucket, _Categorical, _Value
 from .raw import COMPRESSED, NonFiniteCounter, Notes, PackedStrings, ReadStats, finish_file, iter_line_blocks
@@ -81,31 +81,50 @@ class ParsedFile:
 
 
 class _Rows:
-    """Column-major key buffer (39, capacity) grown as blocks arrive (x1.5 when full)."""
+    """Column-major buffers indexed by line: the rows of line l go to column l - 1 (compacted at the end).
+
+    keys (39, capacity) uint64, y (capacity,) float32, lines (capacity,) int64. The parse kernels of
+    several blocks write into their own ranges of lines at once; a block's rows never outnumber its
+    lines, so the ranges do not overlap. Blank and bad lines leave gaps, closed by compact().
+    """
 
     def __init__(self, capacity: int):
-        self.keys = np.empty((len(COLUMNS), max(capacity, 1)), dtype=np.uint64)
-        self.y = np.empty(max(capacity, 1), dtype=np.float32)
-        self.lines = np.empty(max(capacity, 1), dtype=np.int64)
-        self.n = 0
+        capacity = max(int(capacity), 1)
+        self.keys = np.empty((len(COLUMNS), capacity), dtype=np.uint64)
+        self.y = np.empty(capacity, dtype=np.float32)
+        self.lines = np.empty(capacity, dtype=np.int64)
+        self.segments = []                          # (first column, rows) of each block, in order
 
-    def append(self, keys, y, lines) -> None:
-        m = y.shape[0]
-        if self.n + m > self.y.shape[0]:
-            cap = max(self.n + m, int(self.y.shape[0] * 1.5) + 1)
-            grown = np.empty((len(COLUMNS), cap), dtype=np.uint64)
-            grown[:, :self.n] = self.keys[:, :self.n]
-            self.keys = grown
-            self.y = np.concatenate([self.y[:self.n], np.empty(cap - self.n, np.float32)])
-            self.lines = np.concatenate([self.lines[:self.n], np.empty(cap - self.n, np.int64)])
-        self.keys[:, self.n:self.n + m] = keys
-        self.y[self.n:self.n + m] = y
-        self.lines[self.n:self.n + m] = lines
-        self.n += m
+    @property
+    def capacity(self) -> int:
+        return int(self.y.shape[0])
+
+    def grow(self, need: int) -> None:
+        """Room for `need` lines (x1.5 at least); only while no kernel is writing into the buffers."""
+        cap = max(need, int(self.capacity * 1.5) + 1)
+        keys = np.empty((len(COLUMNS), cap), dtype=np.uint64)
+        y, lines = np.empty(cap, dtype=np.float32), np.empty(cap, dtype=np.int64)
+        used = self.segments[-1][0] + self.segments[-1][1] if self.segments else 0
+        keys[:, :used], y[:used], lines[:used] = self.keys[:, :used], self.y[:used], self.lines[:used]
+        self.keys, self.y, self.lines = keys, y, lines
+
+    def views(self, start: int, L: int):
+        return self.keys[:, start:start + L], self.y[start:start + L], self.lines[start:start + L]
+
+    def compact(self) -> int:
+        """Move every block's rows next to the previous block's; returns the number of rows N."""
+        n = 0
+        for start, m in self.segments:
+            if start != n:                          # numpy copes with the overlap of a left shift
+                self.keys[:, n:n + m] = self.keys[:, start:start + m]
+                self.y[n:n + m] = self.y[start:start + m]
+                self.lines[n:n + m] = self.lines[start:start + m]
+            n += m
+        return n
 
 
 def _capacity(reader, first_block: bytes) -> int:
-    """Rows to allocate for: the file size over the first block's bytes per line (plain files)."""
+    """Lines to allocate for: the file size over the first block's bytes per line (plain files)."""
     lines = max(first_block.count(b"\n"), 1)
     if reader.path is None or str(reader.path).lower().endswith(tuple(COMPRESSED)):
         return 1 << 16
@@ -114,7 +133,12 @@ def _capacity(reader, first_block: bytes) -> int:
 
 
 def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
-    """Steps 1-2 for a CriteoReader: one pass, with the reader's stats, warnings and errors."""
+    """Steps 1-2 for a CriteoReader: one pass, with the reader's stats, warnings and errors.
+
+    The main thread reads blocks of lines (raw.iter_line_blocks, as the reader does) and hands each
+    to a thread, which parses it straight into the buffers; results are taken in file order, and a
+    block the kernel declined is parsed then by the reader itself (its errors come in file order).
+    """
     threads = default_threads() if threads is None else max(1, int(threads))
     reader.stats = ReadStats()
     reader.notes = Notes(reader.path)
@@ -128,27 +152,32 @@ def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
             got = long_index[k][value] = int(LONG) | len(long_index[k])
         return got
 
-    def take(line0: int, block: bytes, result) -> None:
-        nonlocal rows
-        if result is None:                         # the reader's own parser, in file order
+    def take(line0: int, block: bytes, n: int) -> None:
+        start = line0 - 1
+        if n < 0:                                  # the reader's own parser, in file order
             chunk = reader._parse_block(block, line0, nonfinite)
-            if not len(chunk):
-                return
-            keys, y, lines = chunk_keys(chunk, INT_NAMES, CAT_NAMES, long_key), chunk.y, chunk.lines
-        else:
-            keys, y, line = result
-            lines = line0 + line
-        if rows is None:
-            rows = _Rows(_capacity(reader, block))
-        if y.shape[0]:
-            reader.stats.rows += y.shape[0]
-            rows.append(keys, y, lines)
+            n = len(chunk)
+            keys, y, lines = rows.views(start, n)
+            if n:
+                keys[:] = chunk_keys(chunk, INT_NAMES, CAT_NAMES, long_key)
+                y[:], lines[:] = chunk.y, chunk.lines
+        rows.segments.append((start, n))
+        reader.stats.rows += n
 
     reader._begin()
     with ThreadPoolExecutor(threads) as pool:
         pending = deque()
         for line0, block in iter_line_blocks(reader.path, reader.block_bytes):
-            pending.append((line0, block, pool.submit(parse_block, block, reader.label)))
+            L = block.count(b"\n")
+            if rows is None:
+                rows = _Rows(_capacity(reader, block))
+            if line0 - 1 + L > rows.capacity:      # no kernel may write while the buffers move
+                while pending:
+                    l0, b0, f0 = pending.popleft()
+                    take(l0, b0, f0.result())
+                rows.grow(line0 - 1 + L)
+            fut = pool.submit(parse_block_into, block, reader.label, line0, *rows.views(line0 - 1, L))
+            pending.append((line0, block, fut))
             while len(pending) > 2 * threads:      # a few blocks ahead, not the whole file
                 line0, block, fut = pending.popleft()
                 take(line0, block, fut.result())
@@ -158,7 +187,7 @@ def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
     reader._end()
     finish_file(reader.path, reader.stats, nonfinite, reader.notes)   # raises on a file without rows
 
-    n = rows.n
+    n = rows.compact()
     ids = np.empty((len(COLUMNS), n), dtype=np.int32)
     with ThreadPoolExecutor(threads) as pool:      # columns are independent: one per thread
         distinct = list(pool.map(lambda k: intern_column(rows.keys[k, :n], out=ids[k])[1],
