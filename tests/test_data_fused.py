@@ -390,3 +390,11 @@ def test_random_damage_same_as_two_passes(tmp_path, seed):
             for config in ({"min_count": 2}, {"numeric": "value", "min_count": 1}):
                 assert_same(two_pass(path, config, block_bytes=bb, skip_bad_rows=skip),
                             one_pass(path, config, block_bytes=bb, skip_bad_rows=skip))
+
+
+def test_other_readers_are_refused(tmp_path):
+    from deepfm_np.data import LibSVMReader
+    path = tmp_path / "t.svm"
+    path.write_text("1 3:1 5:2\n0 2:1\n")
+    with pytest.raises(ValueError, match="one-pass path reads Criteo"):
+        fit_encode(LibSVMReader(path))

@@ -124,12 +124,17 @@ class _Rows:
 
 
 def _capacity(reader, first_block: bytes) -> int:
-    """Lines to allocate for: the file size over the first block's bytes per line (plain files)."""
+    """Lines to allocate for: the file's size over the first block's bytes per line, generously.
+
+    Too many costs nothing (the pages of np.empty that are never written take no memory), too
+    few costs a copy of everything read so far (_Rows.grow). A compressed file holds about 4-6 times
+    its size in text: 8 is allowed for.
+    """
     lines = max(first_block.count(b"\n"), 1)
-    if reader.path is None or str(reader.path).lower().endswith(tuple(COMPRESSED)):
-        return 1 << 16
     size = os.path.getsize(reader.path)
-    return int(size / (len(first_block) / lines) * 1.02) + 1024
+    if str(reader.path).lower().endswith(tuple(COMPRESSED)):
+        size *= 8
+    return int(size / (len(first_block) / lines) * 1.25) + 1024
 
 
 def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
@@ -330,6 +335,10 @@ def fit_encode_splits(train, readers: dict, threads: int | None = None, **config
     Each file is parsed once: the train and valid parts of a holdout of one file share the parse.
     The readers' stats are what the two-pass path leaves in them.
     """
+    for r in (train, *readers.values()):
+        if not fast_reader(r):
+            raise ValueError(f"the one-pass path reads Criteo files (CriteoReader), not {type(r).__name__}; "
+                             "use fit_encoder and encode")
     parses = {}
 
     def parsed_of(r):
