@@ -249,7 +249,7 @@ def test_parse_file_grows_past_its_estimate(tmp_path, monkeypatch):
     grown = []
     real = fused._Rows.grow
     monkeypatch.setattr(fused._Rows, "grow", lambda self, need: grown.append(need) or real(self, need))
-    monkeypatch.setattr(fused, "_capacity", lambda reader, block: 10)      # far too small
+    monkeypatch.setattr(fused, "_capacity", lambda reader, lines, text: 10)      # far too small
     rows = rows_with_everything(400, seed=10)
     path = write_criteo(tmp_path / "t.txt", rows)
     p = parse_file(CriteoReader(path, block_bytes=3000), threads=2)

@@ -100,8 +100,8 @@ class _Rows:
         return int(self.y.shape[0])
 
     def grow(self, need: int) -> None:
-        """Room for `need` lines (x1.5 at least); only while no kernel is writing into the buffers."""
-        cap = max(need, int(self.capacity * 1.5) + 1)
+        """Room for `need` lines (x1.25 at least); only while no kernel is writing into the buffers."""
+        cap = max(need, int(self.capacity * 1.25) + 1)
         keys = np.empty((len(COLUMNS), cap), dtype=np.uint64)
         y, lines = np.empty(cap, dtype=np.float32), np.empty(cap, dtype=np.int64)
         used = self.segments[-1][0] + self.segments[-1][1] if self.segments else 0
@@ -123,18 +123,17 @@ class _Rows:
         return n
 
 
-def _capacity(reader, first_block: bytes) -> int:
-    """Lines to allocate for: the file's size over the first block's bytes per line, generously.
+def _capacity(reader, lines: int, text_read: int) -> int:
+    """Lines to allocate for: the file's size over the bytes per line read so far, plus 2%.
 
-    Too many costs nothing (the pages of np.empty that are never written take no memory), too
-    few costs a copy of everything read so far (_Rows.grow). A compressed file holds about 4-6 times
-    its size in text: 8 is allowed for.
+    Not generously: the first encode_parsed writes idx over the start of this buffer, so every
+    spare column of it ends up in memory. Too few costs a copy of what was read (_Rows.grow), with
+    a new estimate from more lines. A compressed file holds about 4-6 times its size in text.
     """
-    lines = max(first_block.count(b"\n"), 1)
     size = os.path.getsize(reader.path)
     if str(reader.path).lower().endswith(tuple(COMPRESSED)):
-        size *= 8
-    return int(size / (len(first_block) / lines) * 1.25) + 1024
+        size *= 6
+    return int(max(size, text_read) / max(text_read / max(lines, 1), 1.0) * 1.02) + 1024
 
 
 def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
@@ -170,17 +169,19 @@ def parse_file(reader: CriteoReader, threads: int | None = None) -> ParsedFile:
         reader.stats.rows += n
 
     reader._begin()
+    text_read = 0                                  # bytes of text so far
     with ThreadPoolExecutor(threads) as pool:
         pending = deque()
         for line0, block in iter_line_blocks(reader.path, reader.block_bytes):
             L = block.count(b"\n")
+            text_read += len(block)
             if rows is None:
-                rows = _Rows(_capacity(reader, block))
+                rows = _Rows(_capacity(reader, L, text_read))
             if line0 - 1 + L > rows.capacity:      # no kernel may write while the buffers move
                 while pending:
                     l0, b0, f0 = pending.popleft()
                     take(l0, b0, f0.result())
-                rows.grow(line0 - 1 + L)
+                rows.grow(max(line0 - 1 + L, _capacity(reader, line0 - 1 + L, text_read)))
             fut = pool.submit(parse_block_into, block, reader.label, line0, *rows.views(line0 - 1, L))
             pending.append((line0, block, fut))
             while len(pending) > 2 * threads:      # a few blocks ahead, not the whole file
