@@ -8,7 +8,8 @@ The readable path reads a file twice, each time splitting every line into cells:
 Here the file is parsed once into one uint64 key per cell (I1..I13: the bits of the float64 value;
 C1..C26: the packed bytes, raw.PackedStrings), and everything after works on the keys:
 
-1. parse    blocks of the file, in parallel threads (criteo_kernels.parse_block, a nogil kernel);
+1. parse    blocks of the file, in parallel threads (criteo_kernels.parse_block_into, a nogil
+            kernel), each straight into its own range of a buffer indexed by line number;
             a block with any line the kernel does not read (bad, ragged, non-ASCII, long values)
             is parsed by the reader itself, in file order, so errors and warnings are its own;
 2. intern   each column's keys become dense ids 0..D-1 and D distinct keys (criteo_kernels);
@@ -23,10 +24,9 @@ as encoding every cell; tests/test_data_fused.py compares idx, val, y, the encod
 and the errors with the two-pass path (bad lines, empty fields, CRLF, no final newline, many blocks).
 
 Memory: the (39, N) 8-byte keys, (39, N) int32 ids, and the encoded idx/val - whose idx is written
-into the keys' buffer, which the ids have made free (N rows: 39 N (8 + 4 + 4) bytes, about 600 MB for
-1M rows, against the ~900 MB the two-pass path peaks at while it concatenates its chunks; measured
-by benchmarks/data_memory.py --in-memory). A --cache run (files larger than memory) keeps the
-streaming two-pass path.
+into the keys' buffer, which the ids have made free: 39 N (8 + 4 + 4) bytes in all, where the two-pass
+path holds its chunks' idx/val and their concatenation at once. benchmarks/data_memory.py --in-memory
+measures both (peak RSS). A --cache run (files larger than memory) keeps the streaming two-pass path.
 """
 from __future__ import annotations
 
