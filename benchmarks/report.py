@@ -184,8 +184,10 @@ def section(R: dict) -> tuple[str, list[str]]:
                              [[f"{r['one_pass_s']:.2f}", f"{r['two_pass_s']:.2f} ({r['fit_s']:.2f} + {r['encode_s']:.2f})",
                                f"{r['train_s']:.1f}", f"{r['total_s']:.1f}", f"{r['total_over_train']:.3f}",
                                f"{r['two_pass_total_over_train']:.3f}", f"{r['train_samples_per_s']:,.0f}"]]), ""]
+            cpu = (f" In CPU seconds (all threads): read {r['one_pass_cpu_s']:.2f}, epoch {r['train_cpu_s']:.1f}, "
+                   f"total / train {r['cpu_total_over_train']:.3f}." if "cpu_total_over_train" in r else "")
             out += [f"Medians of {r['rounds']} alternating rounds; idx/val/y and the fitted encoder of the two paths "
-                    f"{'identical' if r.get('identical') else '**differ**'}.", ""]
+                    f"{'identical' if r.get('identical') else '**differ**'}.{cpu}", ""]
             targets.append(f"- end to end (fit + encode + train) <= {r['target_total_over_train']:.2f}x the training "
                            f"alone: {r['total_over_train']:.3f}x, {verdict(r['target_met'])}")
         else:
