@@ -18,6 +18,12 @@ child process and reports that process's peak resident memory
 If the streaming path is right, the peak RSS of `stream` is (nearly) the same
 for 1M and 4M rows: it depends on the block sizes and the vocabularies, not on N.
 
+    python benchmarks/data_memory.py --in-memory --rows 1000000   # fit + encode into memory (issue 14)
+
+`--in-memory` measures, in a child process each, alternated, the two ways `train` reads a Criteo file
+into memory: the two-pass path (fit_encoder, then encode) and the one-pass path (data/fused.py
+fit_encode); peak RSS and wall/CPU seconds of each, and whether their idx/val/y agree (by checksum).
+
     python benchmarks/data_memory.py --wide           # one very wide row (issue 10)
 
 `--wide` writes a libSVM file of 3,000 rows of 20 features plus ONE row of
@@ -180,7 +186,26 @@ def child(stage: str, path: str, work: str) -> dict:
     if stage == "wide":
         return {**out, **wide_child(path, work)}
     clock = Clock()
-    if stage == "parse":
+    if stage in ("two_pass", "one_pass"):
+        import hashlib
+        import warnings
+        from deepfm_np.data import encode, fit_encoder
+        from deepfm_np.data.fused import fit_encode
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if stage == "two_pass":
+                reader = CriteoReader(path)
+                enc = fit_encoder(reader, min_count=2)
+                d = encode(reader, enc)
+            else:
+                enc, d = fit_encode(CriteoReader(path), min_count=2)
+        out.update(clock.rates("read", d.n))
+        digest = hashlib.sha256()
+        for a in (d.idx, d.val, d.y):
+            digest.update(np.ascontiguousarray(a).tobytes())
+        out.update(rows=d.n, data_mb=(d.idx.nbytes + d.val.nbytes + d.y.nbytes) / 2 ** 20,
+                   sha256=digest.hexdigest())
+    elif stage == "parse":
         n = sum(len(c) for c in CriteoReader(path).chunks())
         out.update(rows=n, **clock.rates("parse", n))
     elif stage == "stream":
@@ -215,6 +240,22 @@ def run_child(stage: str, path: Path, work: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def in_memory(path: Path, work: Path, rounds: int = 2) -> dict:
+    """Two-pass and one-pass fit + encode into memory, alternated, each in a fresh child process."""
+    runs = {"two_pass": [], "one_pass": []}
+    for _ in range(rounds):
+        for stage in runs:
+            runs[stage].append(run_child(stage, path, work))
+    print(f"  {'fit + encode':16s} {'rows/s (wall)':>14s} {'rows/CPU-s':>12s} {'peak RSS MB':>12s}")
+    for stage, rs in runs.items():
+        print(f"  {stage:16s} {max(r['read_rows_per_s'] for r in rs):>14,.0f} "
+              f"{max(r['read_rows_per_cpu_s'] for r in rs):>12,.0f} {max(r['peak_rss_mb'] for r in rs):>12.0f}")
+    same = len({r["sha256"] for rs in runs.values() for r in rs}) == 1
+    print(f"  (best of {rounds} rounds; the data itself is {runs['one_pass'][0]['data_mb']:.0f} MB; "
+          f"idx/val/y identical: {same})")
+    return {**runs, "identical": same}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
@@ -222,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--wide", action="store_true", help="only the one-very-wide-row libSVM/libFFM measurement")
+    ap.add_argument("--in-memory", action="store_true",
+                    help="only the two-pass against the one-pass fit + encode into memory (Criteo)")
     ap.add_argument("--child", nargs=3, metavar=("STAGE", "FILE", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -251,6 +294,11 @@ def main(argv=None) -> int:
             run_child("generate", path, n)                 # in a child: keeps this process small
             size_mb = path.stat().st_size / 2 ** 20
             print(f"\n{n:,} rows: wrote {size_mb:.0f} MB in {time.perf_counter() - t:.0f} s")
+            if args.in_memory:
+                results[str(n)] = {"file_mb": size_mb, **in_memory(path, work)}
+                if not args.keep:
+                    path.unlink()
+                continue
             parse = run_child("parse", path, work)
             stream = run_child("stream", path, work)
             print(f"  {'':16s} {'rows/s (wall)':>14s} {'rows/CPU-s':>12s}")

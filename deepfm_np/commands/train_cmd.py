@@ -93,6 +93,7 @@ def load_splits(args, spec):
     """Readers for train / valid / test, the fitted encoder, and the three data sets."""
     from ..data import HoldoutReader, build_cache, encode, fit_encoder
     from ..data.dataset import ArrayDataset
+    from ..data.fused import fast_reader, fit_encode_splits
 
     def reader(path):
         return open_data(spec, path, skip_bad_rows=args.skip_bad_rows)
@@ -105,9 +106,14 @@ def load_splits(args, spec):
     readers = {"train": tr, "valid": va}
     if args.test:
         readers["test"] = reader(args.test)
+    config = dict(min_count=args.min_count, numeric=args.numeric_mode, hash_buckets=args.hash_buckets,
+                  max_width=args.max_width)
+    one_pass = not args.cache and all(fast_reader(r) for r in readers.values())
     try:
-        enc = fit_encoder(tr, min_count=args.min_count, numeric=args.numeric_mode,
-                          hash_buckets=args.hash_buckets, max_width=args.max_width)
+        if one_pass:                                 # Criteo in memory: each file parsed once (data/fused.py)
+            enc, encoded = fit_encode_splits(tr, readers, **config)
+        else:
+            enc = fit_encoder(tr, **config)
     except DataError:                                # keeps its file and line
         raise
     except ValueError as e:
@@ -119,7 +125,7 @@ def load_splits(args, spec):
             ds = build_cache(r, enc, Path(args.cache) / name)
             stats = ds.stats
         else:
-            d = encode(r, enc)
+            d = encoded[name] if one_pass else encode(r, enc)
             ds = ArrayDataset(d.idx, d.val, d.y, d.layout, validate=False)
             stats = d.stats.to_dict()
         sets[name] = ds

@@ -8,6 +8,9 @@
     test_data = encode(open_reader("criteo", "test.txt"), enc)      # same vocabularies
     big = build_cache(open_reader("criteo", "huge.txt"), enc, "cache/huge")  # streamed to disk
 
+    from deepfm_np.data.fused import fit_encode                      # Criteo, in memory: one pass
+    enc, train_data = fit_encode(open_reader("criteo", "train.txt"), min_count=2)   # same as above, faster
+
 Modules, one job each:
 
     raw.py        the raw-chunk types every reader produces; files read in blocks of lines
@@ -17,6 +20,8 @@ Modules, one job each:
     numeric.py    numbers -> buckets or values   vocab.py      counting, vocabularies, stable hash
     preprocess.py Encoder: fit / transform / to_dict / from_dict
     split.py      seeded holdout of a file       cache.py      on-disk cache, CachedDataset
+    fused.py      Criteo read once: parse, fit and encode from one pass on all cores (what `train` uses)
+    criteo_kernels.py  the nogil Numba kernels of fused.py (parse, intern, gather), with NumPy twins
 
 Bad input raises deepfm_np.errors.DataError (file, line, column, value);
 with skip_bad_rows=True readers skip and count bad rows in `reader.stats`.

@@ -64,23 +64,36 @@ class HoldoutReader:
     def chunks(self):
         self.stats = ReadStats()
         seen = {0: 0, 1: 0}                                      # rows of each class before this chunk
-        z = splitmix64_numpy(np.array([(self.seed & 0xFFFFFFFF) * 2, (self.seed & 0xFFFFFFFF) * 2 + 1], dtype=np.uint64))
-        offset = dict(enumerate((z >> _U(11)).astype(np.float64) / float(1 << 53)))   # o_c per class
         for chunk in self.reader.chunks():
-            if self.stratified:
-                held = np.zeros(len(chunk), dtype=bool)
-                for c in (0, 1):
-                    where = np.flatnonzero(chunk.y == c)
-                    k = seen[c] + np.arange(where.shape[0], dtype=np.float64)
-                    f, o = self.fraction, offset[c]
-                    held[where] = np.floor((k + 1) * f + o) > np.floor(k * f + o)
-                    seen[c] += where.shape[0]
-            else:
-                held = holdout_mask(chunk.lines, self.fraction, self.seed)
+            held = self.held_out(chunk.y, chunk.lines, seen)
             rows = np.flatnonzero(held if self.part == "valid" else ~held)
             self.stats.rows += rows.shape[0]
             if rows.shape[0]:
                 yield take_rows(chunk, rows)
+        self.finish_stats()
+
+    def held_out(self, y: np.ndarray, lines: np.ndarray, seen: dict | None = None) -> np.ndarray:
+        """(n,) bool: which of these consecutive rows (labels y, line numbers lines) are held out.
+
+        seen: {class: rows of that class before these} (updated), so that calling this chunk after
+        chunk gives what one call on the whole file gives; None for one call on the whole file.
+        """
+        seen = {0: 0, 1: 0} if seen is None else seen
+        if not self.stratified:
+            return holdout_mask(lines, self.fraction, self.seed)
+        z = splitmix64_numpy(np.array([(self.seed & 0xFFFFFFFF) * 2, (self.seed & 0xFFFFFFFF) * 2 + 1], dtype=np.uint64))
+        offset = dict(enumerate((z >> _U(11)).astype(np.float64) / float(1 << 53)))   # o_c per class
+        held = np.zeros(y.shape[0], dtype=bool)
+        for c in (0, 1):
+            where = np.flatnonzero(y == c)
+            k = seen[c] + np.arange(where.shape[0], dtype=np.float64)
+            f, o = self.fraction, offset[c]
+            held[where] = np.floor((k + 1) * f + o) > np.floor(k * f + o)
+            seen[c] += where.shape[0]
+        return held
+
+    def finish_stats(self) -> None:
+        """After a pass over the file: the file's counts go to the train part; refuse an empty part."""
         inner = self.reader.stats
         if self.part == "train":       # the file's bad rows and NaNs are counted once, with the train part
             self.stats.skipped, self.stats.nonfinite = inner.skipped, inner.nonfinite

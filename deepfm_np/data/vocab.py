@@ -54,6 +54,12 @@ class KeyCounter:
 
     def add(self, keys: np.ndarray) -> None:
         k, c = np.unique(np.asarray(keys, dtype=self.dtype), return_counts=True)
+        self.add_counts(k, c)
+
+    def add_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Add counts[i] occurrences of keys[i] (keys distinct within one call, any order)."""
+        k = np.asarray(keys, dtype=self.dtype)
+        c = np.asarray(counts, dtype=np.int64)
         self._pending.append((k, c))
         self._pending_n += k.shape[0]
         if self._pending_n > max(self.keys.shape[0], 1 << 16):
@@ -87,6 +93,13 @@ class StringCounter:
         else:
             self.strings.update(values)       # Counter's C loop
 
+    def add_counts(self, values, counts) -> None:
+        """Add counts[i] occurrences of values[i] (distinct; list[str] or PackedStrings)."""
+        if isinstance(values, PackedStrings):
+            self.packed.add_counts(values.keys, counts)
+        else:
+            self.strings.update(dict(zip(values, np.asarray(counts).tolist())))
+
     def items(self) -> Counter:
         total = Counter(self.strings)
         keys, counts = self.packed.arrays()
@@ -103,6 +116,9 @@ class IntCounter:
 
     def add(self, values: np.ndarray) -> None:
         self.counter.add(values)
+
+    def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
+        self.counter.add_counts(values, counts)
 
     def items(self) -> dict:
         keys, counts = self.counter.arrays()
