@@ -39,7 +39,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .prefetch import prefetch
+
 POW_TABLE = 1 << 16       # b^c tabulated for counts c < 65536 (b2 = 0.999: b2^c < 1e-28 beyond)
+AHEAD = 2                 # pass 1 prefetches the record this many records ahead (one record ~1 us)
+ROWS_AHEAD = 2            # pass 2 prefetches the table rows of the update this many rows ahead
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,6 +63,17 @@ def _logistic(z, y):
     return max(z, 0.0) - z * y + math.log1p(e), p
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _prefetch_record(idx, val, i, S):
+    """Start loading record i's ids (S int64: 8 a cache line) and values (S float32: 16 a line)."""
+    for j in range(0, S, 8):
+        prefetch(idx, i, j)
+    prefetch(idx, i, S - 1)
+    for j in range(0, S, 16):
+        prefetch(val, i, j)
+    prefetch(val, i, S - 1)
+
+
 @njit(cache=True, error_model="numpy")
 def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, gw):
     """Pass 1 of an FM step: loss, d loss / d w0 and the summed row gradients of V and w.
@@ -66,33 +81,50 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
     V (R, K), w (R,), w0 (1,) float; idx (N, S) int64; val (N, S) float; y (N,) float; rows (B,) int64
     the records of the batch (read in place: the batch is never copied out of the data set);
     slot_field (S,) int64 field of each slot; slot (R,) int64 all -1 on entry (row -> position);
-    uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch.
+    uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch; the kernel zeroes the
+    positions it hands out (gV[:U], gw[:U]).
     Returns (loss_sum, g0, U, bad): bad = -1, or the position b*S+s (in the batch) of the first id outside
     [0, R) (then the sums are incomplete). On return uniq[:U] are the rows touched (first seen first),
     slot[uniq[u]] = u (the caller resets them), gV[:U], gw[:U] their gradients.
     """
-    B, S = rows.shape[0], idx.shape[1]
     K = V.shape[1]
+    B, S = rows.shape[0], idx.shape[1]
     R = V.shape[0]
-    P = np.empty((n_fields, K))
-    Sk = np.empty(K)                   # S_k = sum_f P_{f,k}
-    Q = np.empty(K)                    # sum_f P_{f,k}^2
+    pooled = n_fields != S                     # some field has several slots (multi-valued)
+    P = np.empty((n_fields if pooled else S, K))   # P_f (pooled) or e_s = V[idx[b,s]] x_s (one slot a field)
+    us = np.empty(S, dtype=np.int64)           # gradient position of each slot's row
+    Sk = np.empty(K)                           # S_k = sum_f P_{f,k}
+    Q = np.empty(K)                            # sum_f P_{f,k}^2
     U = 0
     loss = 0.0
     g0 = 0.0
     inv_B = 1.0 / B
-    pooled = n_fields != S                     # some field has several slots (multi-valued)
+    for b in range(min(AHEAD, B)):
+        _prefetch_record(idx, val, rows[b], S)
     for b in range(B):
         i = rows[b]
+        if b + AHEAD < B:                      # AHEAD records ahead: in L1 when we get there
+            _prefetch_record(idx, val, rows[b + AHEAD], S)
         y1 = np.float64(w0[0])
-        Sk[:] = 0.0
-        Q[:] = 0.0
+        for k in range(K):
+            Sk[k] = 0.0
+            Q[k] = 0.0
         if pooled:
             P[:, :] = 0.0
         for s in range(S):
             r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
+            u = slot[r]                        # the row map, looked up here while r is at hand
+            if u < 0:                          # first time in this batch: the next free position
+                u = U
+                slot[r] = u
+                uniq[u] = r
+                gw[u] = 0.0
+                for k in range(K):
+                    gV[u, k] = 0.0
+                U += 1
+            us[s] = u
             x = np.float64(val[i, s])
             y1 += np.float64(w[r]) * x
             if pooled:
@@ -106,7 +138,7 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
                     Sk[k] += e
                     Q[k] += e * e
         if pooled:
-            for f in range(n_fields):          # fields outer, k inner: contiguous, vectorised
+            for f in range(n_fields):          # fields outer, k inner: contiguous
                 for k in range(K):
                     Sk[k] += P[f, k]
                     Q[k] += P[f, k] * P[f, k]
@@ -119,19 +151,10 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
         d = (p - np.float64(y[i])) * inv_B
         g0 += d
         for s in range(S):
-            r = idx[i, s]
-            u = slot[r]
-            if u < 0:
-                u = U
-                slot[r] = u
-                uniq[u] = r
-                gw[u] = 0.0
-                for k in range(K):
-                    gV[u, k] = 0.0
-                U += 1
+            u = us[s]
             x = np.float64(val[i, s])
             gw[u] += d * x
-            f = slot_field[s]
+            f = slot_field[s] if pooled else s
             for k in range(K):
                 gV[u, k] += d * (Sk[k] - P[f, k]) * x
     return loss, g0, U, -1
@@ -142,24 +165,22 @@ def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
     """Pass 1 of an LR step: z = w0 + sum_s w[idx[b,s]] x_s; as fm_grads without V."""
     B, S = rows.shape[0], idx.shape[1]
     R = w.shape[0]
+    us = np.empty(S, dtype=np.int64)
     U = 0
     loss = 0.0
     g0 = 0.0
     inv_B = 1.0 / B
+    for b in range(min(AHEAD, B)):
+        _prefetch_record(idx, val, rows[b], S)
     for b in range(B):
         i = rows[b]
+        if b + AHEAD < B:
+            _prefetch_record(idx, val, rows[b + AHEAD], S)
         z = np.float64(w0[0])
         for s in range(S):
             r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
-            z += np.float64(w[r]) * np.float64(val[i, s])
-        lb, p = _logistic(z, np.float64(y[i]))
-        loss += lb
-        d = (p - np.float64(y[i])) * inv_B
-        g0 += d
-        for s in range(S):
-            r = idx[i, s]
             u = slot[r]
             if u < 0:
                 u = U
@@ -167,7 +188,14 @@ def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
                 uniq[u] = r
                 gw[u] = 0.0
                 U += 1
-            gw[u] += d * np.float64(val[i, s])
+            us[s] = u
+            z += np.float64(w[r]) * np.float64(val[i, s])
+        lb, p = _logistic(z, np.float64(y[i]))
+        loss += lb
+        d = (p - np.float64(y[i])) * inv_B
+        g0 += d
+        for s in range(S):
+            gw[us[s]] += d * np.float64(val[i, s])
     return loss, g0, U, -1
 
 
@@ -179,30 +207,75 @@ def reset_slots(slot, uniq, U):
 
 
 # ---- pass 2: row updates of the unique rows uniq[:U], gradients g[:U] (float64) -------------------
-# Tables are 2-D: V (R, K) and w viewed as (R, 1). Equations as in kernels/rows.py.
+# Tables are 2-D: V (R, K) and w viewed as (R, 1). Equations as in kernels/rows.py. The rows are visited
+# in first-seen order, i.e. at random places of tables a few MB large (beyond L2): each loop prefetches
+# the rows it will update ROWS_AHEAD iterations later, and the FM's two tables are updated in one loop
+# (adam_fm_update), so a row's uniq entry, count and gradient position are visited once.
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adam_scales(count, r, lr, beta1, beta2, pow1, pow2):
+    """c_r += 1; returns (a_r, s_r) = (lr / (1 - b1^c), 1 / sqrt(1 - b2^c)), b^c from the tables."""
+    c = count[r] + 1
+    count[r] = c
+    n = pow1.shape[0]
+    p1 = pow1[c] if c < n else math.pow(beta1, np.float64(c))
+    p2 = pow2[c] if c < n else math.pow(beta2, np.float64(c))
+    return lr / (1.0 - p1), 1.0 / math.sqrt(1.0 - p2)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2):
+    """One row of lazy Adam: g' = g[u] + l2 w; m, v moments; w -= a m / (sqrt(v) s + eps)."""
+    for k in range(table.shape[1]):
+        wk = np.float64(table[r, k])
+        gk = g[u, k] + l2 * wk
+        mk = beta1 * m[r, k] + (1.0 - beta1) * gk
+        vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
+        m[r, k] = mk
+        v[r, k] = vk
+        table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _prefetch_rows(arrays3, uniq, u, U):
+    """Prefetch row uniq[u] of the three arrays (a table and its two state arrays), when u < U."""
+    if u < U:
+        r = uniq[u]
+        a, b, c = arrays3
+        prefetch(a, r, 0)
+        prefetch(b, r, 0)
+        prefetch(c, r, 0)
+
 
 @njit(cache=True, error_model="numpy")
 def adam_update(table, m, v, count, uniq, U, g, lr, beta1, beta2, eps, l2, pow1, pow2):
     """Lazy Adam on rows uniq[:U]:  c_r += 1; g' = g + l2 w; m, v moments; w -= a_r m / (sqrt(v) s_r + eps)
     with a_r = lr / (1 - b1^c_r), s_r = 1 / sqrt(1 - b2^c_r); b^c from pow1/pow2 when c < their length."""
-    K = table.shape[1]
-    n = pow1.shape[0]
     for u in range(U):
+        _prefetch_rows((table, m, v), uniq, u + ROWS_AHEAD, U)
         r = uniq[u]
-        c = count[r] + 1
-        count[r] = c
-        p1 = pow1[c] if c < n else math.pow(beta1, np.float64(c))
-        p2 = pow2[c] if c < n else math.pow(beta2, np.float64(c))
-        a = lr / (1.0 - p1)
-        s = 1.0 / math.sqrt(1.0 - p2)
-        for k in range(K):
-            wk = np.float64(table[r, k])
-            gk = g[u, k] + l2 * wk
-            mk = beta1 * m[r, k] + (1.0 - beta1) * gk
-            vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
-            m[r, k] = mk
-            v[r, k] = vk
-            table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+        a, s = _adam_scales(count, r, lr, beta1, beta2, pow1, pow2)
+        _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2)
+
+
+@njit(cache=True, error_model="numpy")
+def adam_fm_update(V, mV, vV, cV, w, mw, vw, cw, uniq, U, gV, gw, lr, beta1, beta2, eps, l2, pow1, pow2):
+    """adam_update of V (R, K) and of w (viewed (R, 1)) on the same rows uniq[:U], in one loop.
+
+    The two tables keep their own counts (they are equal when every step touched both, as FM's do; the
+    scales are recomputed only when they are not)."""
+    for u in range(U):
+        _prefetch_rows((V, mV, vV), uniq, u + ROWS_AHEAD, U)
+        _prefetch_rows((w, mw, vw), uniq, u + ROWS_AHEAD, U)
+        r = uniq[u]
+        c = cV[r]
+        a, s = _adam_scales(cV, r, lr, beta1, beta2, pow1, pow2)
+        _adam_row(V, mV, vV, r, gV, u, a, s, beta1, beta2, eps, l2)
+        if cw[r] != c:
+            a, s = _adam_scales(cw, r, lr, beta1, beta2, pow1, pow2)
+        else:
+            cw[r] = c + 1
+        _adam_row(w, mw, vw, r, gw, u, a, s, beta1, beta2, eps, l2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -210,6 +283,7 @@ def adagrad_update(table, acc, uniq, U, g, lr, eps, l2):
     """Adagrad on rows uniq[:U]:  g' = g + l2 w; acc += g'^2; w -= lr g' / (sqrt(acc) + eps)."""
     K = table.shape[1]
     for u in range(U):
+        _prefetch_rows((table, acc, acc), uniq, u + ROWS_AHEAD, U)
         r = uniq[u]
         for k in range(K):
             wk = np.float64(table[r, k])
@@ -224,6 +298,7 @@ def sgd_update(table, uniq, U, g, lr, l2):
     """SGD on rows uniq[:U]:  w -= lr (g + l2 w)."""
     K = table.shape[1]
     for u in range(U):
+        _prefetch_rows((table, table, table), uniq, u + ROWS_AHEAD, U)
         r = uniq[u]
         for k in range(K):
             wk = np.float64(table[r, k])
