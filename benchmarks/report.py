@@ -219,9 +219,11 @@ def fm_speed_section(fs, targets) -> list[str]:
                            f"{r['valid_auc'][-1]:.4f}"] for r in fs["study"]]), ""]
     if fs.get("lr_study"):
         out += ["Cheap LR settings (adam; l2 on the touched rows; early stopping on valid log loss, patience 2):", "",
-                md_table(["config", "best epoch", "valid AUC", "valid log loss"],
+                md_table(["config", "best epoch", "valid AUC", "- first row (paired bootstrap se)", "valid log loss"],
                          [[", ".join(f"{k} {v}" for k, v in r["config"].items()), r["best_epoch"],
-                           f"{r['valid_auc']:.4f}", f"{r['valid_logloss']:.4f}"] for r in fs["lr_study"]]), ""]
+                           f"{r['valid_auc']:.4f}",
+                           f"{r['auc_diff_vs_first']:+.4f} +- {r['auc_diff_se']:.4f}" if r.get("auc_diff_se") else "-",
+                           f"{r['valid_logloss']:.4f}"] for r in fs["lr_study"]]), ""]
     xl = {r["model"]: r for r in q}
     if ra.get("fm_vs_xlearn") is not None:
         rng_ = fs.get("ratio_range", {})

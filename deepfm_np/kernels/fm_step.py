@@ -6,22 +6,36 @@ dozen NumPy temporaries of shape (B, S, K) and as many passes over memory, which
 arithmetic. Here the step is:
 
     pass 1, per record b (one visit of its S slots to read, one to write gradients):
+        u_s   = slot[idx[b,s]]                                the row map: row -> gradient position
         P_f   = sum_{s in field f} V[idx[b,s]] * x_s          (F, K)  field embeddings (pooled)
         S_k   = sum_f P_{f,k}
         z     = w0 + sum_s w[idx[b,s]] x_s + 1/2 sum_k (S_k^2 - sum_f P_{f,k}^2)
         loss += max(z, 0) - z y + log(1 + exp(-|z|))
         d     = (sigmoid(z) - y) / B                          d loss / d z of the batch mean
-        gw[r] += d x_s                                        for every slot s, r = idx[b,s]
-        gV[r] += d (S - P_{field(s)}) x_s                     (Rendle's O(FK) gradient, see layers/fm.py)
-      the gradients of repeated rows are summed in a slot map (row -> position, first-seen order), in
-      the order of occurrence, like sparse.rows_to_sparse does;
+        gw[u_s] += d x_s                                      for every slot s
+        gV[u_s] += d (S - P_{field(s)}) x_s                   (Rendle's O(FK) gradient, see layers/fm.py)
+      the gradients of repeated rows are summed at their position in the slot map (first-seen order),
+      in the order of occurrence, like sparse.rows_to_sparse does;
     pass 2, per unique row touched: the optimizer's row update (lazy Adam with per-row step counts,
-      Adagrad or SGD: the same equations as kernels/rows.py, in float64, stored in the table's dtype).
+      Adagrad or SGD: the same equations as kernels/rows.py, in float64, stored in the table's dtype);
+      FM's two tables V and w in one loop over the rows (adam_fm_update).
+
+Where the time goes (benchmarks/fm_speed.py's data: 160k records, 48k table rows, S = F = 39, K = 10,
+batch 1024, ~5,000 unique rows a batch) and what the code does about it:
+  - memory latency: a shuffled epoch visits records at random places of a 75 MB data set and table rows
+    at random places of a few MB of V, m, v; each first touch would wait ~100 ns. Pass 1 prefetches
+    the record AHEAD records ahead, pass 2 the rows ROWS_AHEAD rows ahead (kernels/prefetch.py).
+  - stores: the per-slot loop only writes e_s = V[r] x_s (no running sums in memory); S_k and
+    sum_f P_{f,k}^2 are then summed with k outer, f inner, in two registers (same order of f).
+  - the row map is looked up once per slot, in the forward loop, and the position kept in us (S,).
+Pass 1 ~70%, pass 2 ~20%, the rest of the epoch (Python, the training loop) ~10%, measured on one
+thread. The arithmetic of pass 1 is done in float64 whatever the table's dtype (converting K = 10
+float32s costs less than the float32 rounding would cost the twin test; float32 arithmetic measured
+no faster).
 
 The readable twin is the composition the other models use (layers/ + sparse.rows_to_sparse + optim.py);
 tests/test_fm_step.py checks that the two agree: to 1e-12 relative in float64 (the NumPy layers sum some
-axes pairwise, this kernel sums them in order) and to float32 rounding in float32. The arithmetic of
-pass 1 is done in float64 whatever the table's dtype.
+axes pairwise, this kernel sums them in order) and to float32 rounding in float32.
 
 Adam's per-row bias corrections need b1^c and b2^c for each row's count c; math.pow costs ~40 ns, more
 than the row's whole update, so they are looked up in tables of b^c for c < POW_TABLE built with the same
@@ -91,10 +105,10 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
     B, S = rows.shape[0], idx.shape[1]
     R = V.shape[0]
     pooled = n_fields != S                     # some field has several slots (multi-valued)
-    P = np.empty((n_fields if pooled else S, K))   # P_f (pooled) or e_s = V[idx[b,s]] x_s (one slot a field)
+    nP = n_fields if pooled else S
+    P = np.empty((nP, K))                      # P_f, or (one slot a field) e_s = V[idx[b,s]] x_s
     us = np.empty(S, dtype=np.int64)           # gradient position of each slot's row
     Sk = np.empty(K)                           # S_k = sum_f P_{f,k}
-    Q = np.empty(K)                            # sum_f P_{f,k}^2
     U = 0
     loss = 0.0
     g0 = 0.0
@@ -106,9 +120,6 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
         if b + AHEAD < B:                      # AHEAD records ahead: in L1 when we get there
             _prefetch_record(idx, val, rows[b + AHEAD], S)
         y1 = np.float64(w0[0])
-        for k in range(K):
-            Sk[k] = 0.0
-            Q[k] = 0.0
         if pooled:
             P[:, :] = 0.0
         for s in range(S):
@@ -131,20 +142,21 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
                 f = slot_field[s]
                 for k in range(K):
                     P[f, k] += np.float64(V[r, k]) * x
-            else:                              # P_s = e_s: sum it and its square on the way
+            else:                              # only stores: no read-modify-write of sums per slot
                 for k in range(K):
-                    e = np.float64(V[r, k]) * x
-                    P[s, k] = e
-                    Sk[k] += e
-                    Q[k] += e * e
-        if pooled:
-            for f in range(n_fields):          # fields outer, k inner: contiguous
-                for k in range(K):
-                    Sk[k] += P[f, k]
-                    Q[k] += P[f, k] * P[f, k]
+                    P[s, k] = np.float64(V[r, k]) * x
+        # y2 = 1/2 sum_k (S_k^2 - sum_f P_{f,k}^2), k outer: the two sums over f stay in registers
+        # (summed in the order of f, as the readable path's sums over the field axis of (B, F, K))
         y2 = 0.0
         for k in range(K):
-            y2 += Sk[k] * Sk[k] - Q[k]
+            a = 0.0
+            q = 0.0
+            for f in range(nP):
+                e = P[f, k]
+                a += e
+                q += e * e
+            Sk[k] = a
+            y2 += a * a - q
         z = y1 + 0.5 * y2
         lb, p = _logistic(z, np.float64(y[i]))
         loss += lb
