@@ -25,13 +25,16 @@ batch 1024, ~5,000 unique rows a batch) and what the code does about it:
   - memory latency: a shuffled epoch visits records at random places of a 75 MB data set and table rows
     at random places of a few MB of V, m, v; each first touch would wait ~100 ns. Pass 1 prefetches
     the record AHEAD records ahead, pass 2 the rows ROWS_AHEAD rows ahead (kernels/prefetch.py).
-  - stores: the per-slot loop only writes e_s = V[r] x_s (no running sums in memory); S_k and
-    sum_f P_{f,k}^2 are then summed with k outer, f inner, in two registers (same order of f).
+  - stores: the per-slot loop only writes e_s = V[r] x_s (one slot a field; no running sums in memory); S_k and
+    sum_f P_{f,k}^2 are then summed with k outer, f inner, four k at a time: eight sums in registers
+    whose adds do not wait for each other (one running sum waits ~4 cycles per add), each still summed
+    in the order of f, so the numbers do not change.
   - the row map is looked up once per slot, in the forward loop, and the position kept in us (S,).
-Pass 1 ~70%, pass 2 ~20%, the rest of the epoch (Python, the training loop) ~10%, measured on one
-thread. The arithmetic of pass 1 is done in float64 whatever the table's dtype (converting K = 10
-float32s costs less than the float32 rounding would cost the twin test; float32 arithmetic measured
-no faster).
+After these, measured on one thread at batch 1024 (thread time, busy machine): pass 1 ~75% of the
+epoch, pass 2 ~20%, the Python of the step and the training loop ~5%. Tried and measured no faster
+(so not done): float32 arithmetic for float32 tables, an int32 row map, prefetching the next record's
+table rows, a branch for x == 1, and unrolling the loops over k for a constant K = 10. The arithmetic of
+pass 1 is done in float64 whatever the table's dtype.
 
 The readable twin is the composition the other models use (layers/ + sparse.rows_to_sparse + optim.py);
 tests/test_fm_step.py checks that the two agree: to 1e-12 relative in float64 (the NumPy layers sum some

@@ -11,7 +11,8 @@ The readable step is the textbook composition every model supports:
     optimizer.step(model.backward(dlogits))              # sparse.rows_to_sparse + optim.py row kernels
 
 FM and LR with SGD, Adagrad or Adam get FusedFMStep / FusedLRStep instead: the same arithmetic in two
-Numba passes over the batch (kernels/fm_step.py), updating the optimizer's own state arrays, so
+Numba passes over the batch (kernels/fm_step.py; with Adam, FM's tables V and w are updated in one loop
+over the touched rows), updating the optimizer's own state arrays, so
 checkpoints, state_dict() and a later readable step see exactly the same state. tests/test_fm_step.py
 compares the two routes step by step. Either step returns the batch's mean loss; when it is not finite
 nothing is updated (the loop then stops with TrainingDiverged).
