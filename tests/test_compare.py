@@ -40,6 +40,12 @@ def test_compare_library_returns_rows_and_writes_files(tiny_splits, tmp_path):
     assert isinstance(rows, list) and all(REQUIRED <= set(r) for r in rows)
     md = Path(paths["md"]).read_text()
     assert "paper, Criteo" in md and "DeepFM" in md and "python -m deepfm_np compare" in md
+    assert " > ".join(r["label"] for r in sorted(res.rows, key=lambda r: -r["auc_mean"])) not in md  # no full ranking
+    assert "not resolved from the best" in md and "ECE (ours)" in md
+    assert res.info["test_positives"] == int((tiny_splits.test.y == 1).sum())
+    for run in res.runs:                  # calibration and the log loss's test-set noise, beside AUC
+        assert 0 <= run["ece"] <= 1 and run["logloss_se"] > 0
+        assert run["observed_rate"] == pytest.approx(res.info["test_positives"] / tiny_splits.test.n)
     assert Path(paths["csv"]).read_text().splitlines()[0].startswith("model,")
     assert _png(paths["auc_png"]) and _png(paths["time_png"])
 
@@ -113,3 +119,26 @@ def test_compare_on_the_criteo_sample(tmp_path):
     res = compare(CompareConfig(models=("lr", "deepfm"), data=f"criteo:{CRITEO}", epochs=1, seeds=1,
                                 hidden=(8,), batch_size=256), splits)
     assert all(0.5 < r["auc_mean"] < 1 for r in res.rows)
+
+
+def test_orderings_follow_the_noise_and_rewrite_needs_no_training(tmp_path):
+    from deepfm_np.experiments.paper_table import format_orderings, rewrite_markdown
+    row = lambda label, auc, sd: {"label": label, "auc_mean": auc, "auc_std": sd, "seeds": 3,   # noqa: E731
+                                  "logloss_mean": 0.5, "logloss_std": 0.0, "logloss_se": 0.004}
+    info = {"rows": {"test": 25000}, "test_positives": 6000}
+    text = "\n".join(format_orderings([row("A", 0.760, 0.001), row("B", 0.758, 0.001), row("C", 0.700, 0.001)],
+                                       info))
+    assert "not resolved from the best (A): A, B." in text
+    assert "| A | 0.7600 | C | - | B |" in text and "| C | 0.7000 | - | A, B | - |" in text
+    assert "By test log loss" in text and "| A | 0.5000 | - | - | B, C |" in text     # equal log losses
+    # rewrite_markdown rebuilds results.md from runs.json alone
+    runs = [{"model": m, "seed": s, "auc": a + 0.001 * s, "logloss": 0.5, "seconds_per_epoch": 1.0,
+             "pretrain_seconds_per_epoch": 0.0, "epochs": 1, "params": 10} for m, a in (("lr", 0.7), ("fm", 0.75))
+            for s in range(2)]
+    saved = {"config": {**CompareConfig(models=("lr", "fm")).__dict__, "models": ["lr", "fm"], "hidden": [8]},
+             "info": {"data": "criteo:x", "rows": {"train": 10, "valid": 10, "test": 20000}, "table_rows": 5},
+             "runs": runs, "command": "python -m deepfm_np compare --models lr,fm"}
+    (tmp_path / "runs.json").write_text(json.dumps(saved))
+    md = rewrite_markdown(tmp_path)
+    assert (tmp_path / "results.md").read_text() == md and "only seed noise counts" in md
+    assert "| FM | 0.7505 | LR | - | - |" in md and "Calibration (ECE" in md and "By log loss no ordering" in md

@@ -25,3 +25,19 @@ def test_difference_and_sentence():
     assert not e["resolved"] and abs(e["noise"] - 2 * np.sqrt(2 * 0.004 ** 2 / 2)) < 1e-12
     assert "not resolved at this size" in sentence("FM", "LR", e)
     assert "LR is better" in sentence("FM", "LR", difference(0.6, 0.0, 0.7, 0.0, 1, 1000, 1000))
+
+
+def test_ordering_states_only_resolved_pairs():
+    from deepfm_np.experiments.verdicts import ordering
+    items = [{"name": "LR", "mean": 0.70, "sd": 0.001, "n": 3, "se": 0.003},
+             {"name": "FM", "mean": 0.74, "sd": 0.004, "n": 3, "se": 0.003},
+             {"name": "DeepFM", "mean": 0.742, "sd": 0.001, "n": 3, "se": 0.003}]
+    o = {x["name"]: x for x in ordering(items)}
+    assert [x["name"] for x in ordering(items)] == ["DeepFM", "FM", "LR"]
+    assert o["DeepFM"]["above"] == ["LR"] and o["DeepFM"]["unresolved"] == ["FM"]    # 0.002 < its noise
+    assert o["FM"]["tied_with_best"] and not o["LR"]["tied_with_best"]
+    assert o["LR"]["below"] == ["DeepFM", "FM"] and o["LR"]["above"] == []
+    # lower is better (log loss): the smallest mean first; without se only seed noise counts
+    ll = ordering([{"name": "a", "mean": 0.50, "sd": 0.0, "n": 1, "se": None},
+                   {"name": "b", "mean": 0.49, "sd": 0.0, "n": 1, "se": None}], higher_is_better=False)
+    assert ll[0]["name"] == "b" and ll[0]["above"] == ["a"]

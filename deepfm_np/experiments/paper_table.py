@@ -32,6 +32,7 @@ What the numbers mean.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -40,11 +41,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..data.atomic import write_text
 from ..data.dataset import ArrayDataset
+from ..metrics import summary
 from ..models.registry import LABELS, build_model, default, model_names
 from ..optim import make_optimizer
-from ..train import TrainConfig, evaluate, train
+from ..train import TrainConfig, predict, train
 from .plots import save, subplots
+from .verdicts import auc_se, ordering
 
 TABLE2 = ("lr", "fm", "fnn", "ipnn", "opnn", "pnn", "lr_dnn", "fm_dnn", "deepfm")
 ABLATIONS = ("deepfm_dnn_only", "deepfm_fm_only")
@@ -134,7 +138,8 @@ def load_data(spec="synthetic", rows=250_000, seed=0) -> Splits:
         info = {"rows": {"train": len(tr), "valid": len(va), "test": len(te)},
                 "teacher_auc": t["auc"], "teacher_logloss": t["logloss"],
                 "oracle_auc": partial_aucs(te), "table_rows": tr.layout.n_rows}
-        return Splits(*(ArrayDataset.from_data(d) for d in (tr, va, te)), "synthetic", info)
+        sets = [ArrayDataset.from_data(d) for d in (tr, va, te)]
+        return Splits(*sets, "synthetic", {**info, "test_positives": _positives(sets[2])})
     if spec.startswith("criteo:"):
         return _load_criteo(spec.split(":", 1)[1], seed)
     raise ValueError(f"unknown data {spec!r}; use 'synthetic' or 'criteo:DIR' "
@@ -155,8 +160,14 @@ def _load_criteo(directory, seed):
     enc = fit_encoder(train_r)
     parts = [encode(r, enc) for r in (train_r, valid_r, open_reader("criteo", path("test.txt")))]
     sets = [ArrayDataset(p.idx, p.val, p.y, p.layout) for p in parts]
-    info = {"rows": dict(zip(("train", "valid", "test"), (s.n for s in sets))), "table_rows": enc.layout.n_rows}
+    info = {"rows": dict(zip(("train", "valid", "test"), (s.n for s in sets))), "table_rows": enc.layout.n_rows,
+            "test_positives": _positives(sets[2])}
     return Splits(*sets, f"criteo:{directory}", info)
+
+
+def _positives(data) -> int:
+    """Positive test rows: with the row count they set the test-set noise of an AUC (verdicts.auc_se)."""
+    return int(np.count_nonzero(np.asarray(data.y) == 1))
 
 
 # ---- one run -------------------------------------------------------------------------------------
@@ -177,12 +188,20 @@ def run_one(name, splits: Splits, cfg: CompareConfig, seed=0, **overrides) -> di
     t0 = time.perf_counter()
     res = train(model, splits.train, splits.valid, tcfg, optimizer=opt)
     wall = time.perf_counter() - t0
-    test = evaluate(model, splits.test)
+    p = predict(model, splits.test)                                   # (N,) in test-row order
+    y = np.asarray(splits.test.y, dtype=np.float64)
+    test = summary(y, p)                                              # AUC, log loss and calibration
+    eps = 1e-12
+    q = np.clip(p, eps, 1 - eps)
+    row_loss = -(y * np.log(q) + (1 - y) * np.log1p(-q))              # (N,): its mean is the log loss
     epochs = len(res.history)
     stage2 = (res.train_cpu_seconds - res.pretrain_cpu_seconds) / max(epochs, 1)       # CPU seconds
     pre = model.pretrain_result
     pre_per_epoch = res.pretrain_cpu_seconds / max(len(pre.history), 1) if pre is not None else 0.0
     return {"model": name, "seed": seed, "auc": test["auc"], "logloss": test["logloss"],
+            # test-set noise of the log loss: the standard error of a mean of N per-row losses
+            "logloss_se": float(row_loss.std(ddof=1) / math.sqrt(len(row_loss))),
+            "ece": test["ece"], "mean_prediction": test["mean_prediction"], "observed_rate": test["observed_rate"],
             "valid_auc": res.best["valid_auc"] if res.best else float("nan"),
             "best_epoch": res.best["epoch"] if res.best else epochs, "epochs": epochs,
             "train_seconds": res.train_seconds, "pretrain_seconds": res.pretrain_seconds,
@@ -209,6 +228,13 @@ def summarize(runs, models=None) -> list:
         spe = float(np.mean([r["seconds_per_epoch"] for r in rs]))
         pre = float(np.mean([r["pretrain_seconds_per_epoch"] for r in rs]))
         paper = PAPER_CRITEO.get(m, (None, None))
+        calib = {}                                   # runs older than calibration in run_one lack these
+        if all("ece" in r for r in rs):
+            ece = np.array([r["ece"] for r in rs])
+            calib = {"ece_mean": float(ece.mean()), "ece_std": _std(ece),
+                     "mean_prediction_mean": float(np.mean([r["mean_prediction"] for r in rs])),
+                     "observed_rate": float(rs[0]["observed_rate"]),
+                     "logloss_se": float(np.mean([r["logloss_se"] for r in rs]))}
         rows.append({
             "model": m, "label": LABELS.get(m, m), "seeds": len(rs),
             "auc_mean": float(auc.mean()), "auc_std": _std(auc),
@@ -217,7 +243,8 @@ def summarize(runs, models=None) -> list:
             "pretrain_vs_lr": (pre / lr_time if lr_time else None) if pre else None,
             "epochs_mean": float(np.mean([r["epochs"] for r in rs])), "params": int(rs[0]["params"]),
             "paper_auc": paper[0], "paper_logloss": paper[1],
-            "paper_time_vs_lr_cpu": PAPER_TIME_CPU.get(m), "paper_pretrain_vs_lr_cpu": PAPER_PRETRAIN_CPU.get(m)})
+            "paper_time_vs_lr_cpu": PAPER_TIME_CPU.get(m), "paper_pretrain_vs_lr_cpu": PAPER_PRETRAIN_CPU.get(m),
+            **calib})
     return rows
 
 
@@ -282,24 +309,74 @@ def format_markdown(res: CompareResult, command=None) -> str:
                   else "") + f"), batch {c['batch_size']}, at most {c['epochs']} epochs with early stopping "
                f"(patience {c['patience']}).")
     out.append("(The paper: 400-400-400, keep probability 0.5, embedding 10, Adam; LR with FTRL; 45M Criteo rows.)")
-    out += ["", "| model | test AUC (ours) | test log loss (ours) | CPU time / epoch vs LR (ours) | CPU s / epoch (ours) "
+    calib = all("ece_mean" in r for r in res.rows)
+    out += ["", "| model | test AUC (ours) | test log loss (ours) | "
+                + ("ECE (ours) | mean p / observed (ours) | " if calib else "")
+                + "CPU time / epoch vs LR (ours) | CPU s / epoch (ours) "
                 "| params (ours) | AUC (paper, Criteo) | log loss (paper, Criteo) | time vs LR (paper, CPU) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| --- " * (11 if calib else 9) + "|"]
     for r in res.rows:
+        cal = (f" {r['ece_mean']:.4f} ± {r['ece_std']:.4f} | {r['mean_prediction_mean']:.4f} / "
+               f"{r['observed_rate']:.4f} |" if calib else "")
         t = _fmt(r["time_vs_lr"], ".2f") + (f" (FM pre-train {r['pretrain_vs_lr']:.2f})" if r["pretrain_vs_lr"] else "")
         pt = _fmt(r["paper_time_vs_lr_cpu"], ".2f") + (
             f" (pre-train {r['paper_pretrain_vs_lr_cpu']:.2f})" if r["paper_pretrain_vs_lr_cpu"] else "")
         out.append(f"| {r['label']} | {r['auc_mean']:.4f} ± {r['auc_std']:.4f} | {r['logloss_mean']:.4f} ± "
-                   f"{r['logloss_std']:.4f} | {t} | {r['seconds_per_epoch']:.2f} | {r['params']:,} | {_fmt(r['paper_auc'], '.4f')} | "
+                   f"{r['logloss_std']:.4f} |{cal} {t} | {r['seconds_per_epoch']:.2f} | {r['params']:,} | {_fmt(r['paper_auc'], '.4f')} | "
                    f"{_fmt(r['paper_logloss'], '.5f')} | {pt} |")
-    out += ["", "± is the standard deviation over seeds. The paper's columns are copied from its Table 2 "
-                "(Criteo, 45M rows) and its efficiency figure (arXiv v1, CPU); they are NOT our measurements.", ""]
-    ours = [r["label"] for r in sorted(res.rows, key=lambda r: -r["auc_mean"])]
-    paper = [r["label"] for r in sorted((r for r in res.rows if r["paper_auc"]), key=lambda r: -r["paper_auc"])]
-    out += [f"Ranking by AUC, ours: {' > '.join(ours)}", "",
-            f"Ranking by AUC, paper (Criteo): {' > '.join(paper)}", "",
+    out += ["", "± is the standard deviation over seeds. "
+            + ("ECE is the expected calibration error over 10 bins of p; mean p / observed is the mean predicted "
+               "probability against the test rows' click rate. " if calib else
+               "Calibration (ECE, mean prediction against the observed rate) was not recorded by this run: it "
+               "predates `compare` keeping it, and the next run records it beside AUC and log loss. ")
+            + "The paper's columns are copied from its Table 2 "
+            "(Criteo, 45M rows) and its efficiency figure (arXiv v1, CPU); they are NOT our measurements.", ""]
+    out += format_orderings(res.rows, info)
+    paper = sorted((r for r in res.rows if r["paper_auc"]), key=lambda r: -r["paper_auc"])
+    gaps = [a["paper_auc"] - b["paper_auc"] for a, b in zip(paper, paper[1:])]
+    out += [f"The paper's order of its own Criteo AUCs: {' > '.join(r['label'] for r in paper)}. It reports one "
+            f"number per model and no spread over seeds, so this order is the paper's claim, not one its shown noise "
+            f"resolves" + (f" (neighbouring gaps as small as {min(gaps):.4f})" if gaps else "") + ".", "",
             "![test AUC per model](auc.png)", "", "![training time relative to LR](time.png)", ""]
     return "\n".join(out)
+
+
+def format_orderings(rows, info) -> list:
+    """Markdown lines: which models the measured noise puts above which, by AUC and by log loss.
+
+    Never a full ranking: an ordering is stated only for a pair whose difference exceeds its noise
+    threshold (verdicts.ordering: seeds, plus the test-set standard error when the run recorded it).
+    """
+    n_test, n_pos = info["rows"]["test"], info.get("test_positives")
+    se_auc = (lambda a: auc_se(a, n_pos, n_test - n_pos)) if n_pos else (lambda a: None)     # noqa: E731
+    items = lambda key, se: [{"name": r["label"], "mean": r[f"{key}_mean"], "sd": r[f"{key}_std"],  # noqa: E731
+                              "n": r["seeds"], "se": se(r)} for r in rows]
+    auc_noise = (f"the Hanley-McNeil test-set standard error of each AUC ({n_pos:,} positive and "
+                 f"{n_test - n_pos:,} negative test rows)" if n_pos else
+                 "no test-set term (this run did not record its test positives), so only seed noise counts")
+    out = ["Orderings the noise resolves. A model is put above another only where their difference exceeds "
+           "2 sqrt(sd_a²/n_a + sd_b²/n_b + se_a² + se_b²): sd over the n seeds, se " + auc_noise + ". The two "
+           "models' test errors are counted as independent, which overstates the noise of a difference on the "
+           "same rows: a pair listed as resolved is resolved; an unresolved pair may still differ, but this run "
+           "cannot show it.", ""]
+    have_ll_se = all("logloss_se" in r for r in rows)
+    tables = [("test AUC (higher is better)", items("auc", lambda r: se_auc(r["auc_mean"])), True)]
+    if have_ll_se:
+        tables.append(("test log loss (lower is better; se: standard error of the mean per-row loss)",
+                       items("logloss", lambda r: r["logloss_se"]), False))
+    for title, its, higher in tables:
+        order = ordering(its, higher_is_better=higher)
+        tied = [o["name"] for o in order if o["tied_with_best"]]
+        out += [f"By {title}: not resolved from the best ({order[0]['name']}): {', '.join(tied)}.", "",
+                "| model | mean | resolved better than | resolved worse than | not resolved against |",
+                "| --- | --- | --- | --- | --- |"]
+        out += [f"| {o['name']} | {o['mean']:.4f} | {', '.join(o['above']) or '-'} | {', '.join(o['below']) or '-'} | "
+                f"{', '.join(o['unresolved']) or '-'} |" for o in order]
+        out.append("")
+    if not have_ll_se:
+        out += ["By log loss no ordering is stated: this run did not record the test-set noise of its log losses "
+                "(the next `compare` run does), and seed noise alone would overstate what is resolved.", ""]
+    return out
 
 
 def write_results(res: CompareResult, out_dir, command=None) -> dict:
@@ -308,24 +385,46 @@ def write_results(res: CompareResult, out_dir, command=None) -> dict:
     p = {k: os.path.join(out_dir, f) for k, f in (("md", "results.md"), ("csv", "results.csv"),
                                                   ("json", "results.json"), ("runs", "runs.json"),
                                                   ("auc_png", "auc.png"), ("time_png", "time.png"))}
-    with open(p["md"], "w") as f:
-        f.write(format_markdown(res, command))
+    write_text(p["md"], format_markdown(res, command))
     write_csv(res.rows, p["csv"])
-    with open(p["json"], "w") as f:
-        json.dump(res.rows, f, indent=2)
-    with open(p["runs"], "w") as f:
-        json.dump({"config": res.config, "info": res.info, "runs": res.runs, "command": command}, f, indent=2)
+    write_text(p["json"], json.dumps(res.rows, indent=2))
+    write_text(p["runs"], json.dumps({"config": res.config, "info": res.info, "runs": res.runs,
+                                      "command": command}, indent=2))
     plot_auc(res.rows, p["auc_png"], res.info)
     plot_time(res.rows, p["time_png"])
     return p
 
 
+def rewrite_markdown(out_dir) -> str:
+    """results.md regenerated from the runs.json a compare run wrote: new wording, the same measured runs.
+
+    Nothing is trained. A runs.json older than `test_positives` in the data facts gets it filled in
+    from its synthetic data (regenerated from the recorded rows and data seed, a few seconds), since it
+    sets the test-set noise of every AUC; for other data the orderings then count seed noise only.
+    """
+    runs_path, md_path = os.path.join(out_dir, "runs.json"), os.path.join(out_dir, "results.md")
+    with open(runs_path) as f:
+        saved = json.load(f)
+    cfg, info, runs = saved["config"], saved["info"], saved["runs"]
+    if "test_positives" not in info and info.get("data") == "synthetic":
+        splits = load_data("synthetic", cfg["rows"], cfg["data_seed"])
+        if splits.info["rows"] != info["rows"]:
+            raise ValueError(f"{runs_path}: its synthetic data no longer regenerates with the recorded sizes "
+                             f"{info['rows']} (got {splits.info['rows']})")
+        info["test_positives"] = splits.info["test_positives"]
+        write_text(runs_path, json.dumps(saved, indent=2))
+    md = format_markdown(CompareResult(summarize(runs, cfg["models"]), runs, info, cfg), saved.get("command"))
+    write_text(md_path, md)
+    return md
+
+
 def write_csv(rows, path):
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")                        # built in memory, then written atomically
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
 
 
 def plot_auc(rows, path, info=None):

@@ -30,13 +30,48 @@ def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
     return math.sqrt(max(var, 0.0))
 
 
-def difference(a_mean, a_sd, b_mean, b_sd, n_seeds, n_pos=None, n_neg=None) -> dict:
-    """AUC difference a - b, its noise threshold (seeds + test set) and whether it is resolved."""
-    var = (a_sd ** 2 + b_sd ** 2) / n_seeds
+def difference(a_mean, a_sd, b_mean, b_sd, n_seeds, n_pos=None, n_neg=None, n_seeds_b=None) -> dict:
+    """AUC difference a - b, its noise threshold (seeds + test set) and whether it is resolved.
+
+    n_seeds is a's number of seeds (and b's unless n_seeds_b is given); without n_pos and n_neg only
+    the seed noise is counted.
+    """
+    var = a_sd ** 2 / n_seeds + b_sd ** 2 / (n_seeds_b or n_seeds)
     if n_pos and n_neg:
         var += auc_se(a_mean, n_pos, n_neg) ** 2 + auc_se(b_mean, n_pos, n_neg) ** 2
-    diff, noise = float(a_mean - b_mean), 2.0 * math.sqrt(var)
+    return _verdict(a_mean - b_mean, var)
+
+
+def _verdict(diff, var) -> dict:
+    diff, noise = float(diff), 2.0 * math.sqrt(var)
     return {"diff": diff, "noise": noise, "resolved": abs(diff) > noise}
+
+
+def ordering(items, higher_is_better=True) -> list:
+    """Which of several models the noise puts above which: never a full ranking the numbers cannot carry.
+
+    items: dicts with name, mean, sd (over seeds), n (seeds) and se (the test-set standard error of
+    the mean, or None when unknown: then only the seed noise counts). Every pair gets the threshold
+    above, 2 * sqrt(sd_a^2/n_a + sd_b^2/n_b + se_a^2 + se_b^2).
+
+    Returns the items best mean first, each with `above` (names resolved worse than it), `below`
+    (names resolved better), `unresolved` (the rest) and `tied_with_best` (its difference to the best
+    item is not resolved; True for the best itself).
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    out = [dict(it) for it in sorted(items, key=lambda it: -sign * it["mean"])]
+    var = lambda it: it["sd"] ** 2 / it["n"] + (it["se"] or 0.0) ** 2               # noqa: E731
+    for a in out:
+        a["above"], a["below"], a["unresolved"] = [], [], []
+        for b in out:
+            if b is a:
+                continue
+            d = _verdict(sign * (a["mean"] - b["mean"]), var(a) + var(b))
+            (a["unresolved"] if not d["resolved"] else a["above"] if d["diff"] > 0 else a["below"]).append(b["name"])
+    best = out[0]["name"] if out else None
+    for a in out:
+        a["tied_with_best"] = a["name"] == best or best in a["unresolved"]
+    return out
 
 
 def sentence(name_a: str, name_b: str, d: dict, what: str = "AUC") -> str:
