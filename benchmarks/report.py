@@ -234,7 +234,7 @@ def fm_speed_section(fs, targets) -> list[str]:
                 v = mine["vs_xlearn"]
                 word = v["verdict"]
                 auc_v = (f"{word}: difference {v['auc_diff']:+.4f} +- {v['se']:.4f} (paired bootstrap se of the "
-                         f"{c.get('test_rows', 'test')}-row test set; met above +1.96 se, not met below -1.96 se)")
+                         f"{c['test_rows']:,}-row test set; met above +1.96 se, not met below -1.96 se)")
                 auc_v = auc_v if word != "not met" else auc_v.replace("not met:", "**not met**:", 1)
             else:                                # an older JSON without the noise: the bare comparison
                 auc_v = verdict(mine is not None and mine["test_auc"] >= xl["xLearn FM"]["test_auc"])
