@@ -38,3 +38,10 @@ def test_prefetch_refuses_what_it_cannot_address():
 
     with pytest.raises(Exception, match="prefetch"):
         one_d(np.zeros(3))
+
+
+def test_prefetch_compiles_to_the_instruction():
+    a = np.zeros((3, 4))
+    _sum_rows_prefetching(a, np.zeros(3, dtype=np.int64))
+    asm = _sum_rows_prefetching.inspect_asm(_sum_rows_prefetching.signatures[0]).lower()
+    assert "prefetch" in asm or "prfm" in asm                         # x86 PREFETCHT0, ARM PRFM

@@ -21,6 +21,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+# The intrinsic's name carries its pointer type: "p0i8" (an i8*) is its name in the LLVM of numba 0.58;
+# the LLVMs with opaque pointers rename it to "llvm.prefetch.p0" on reading (checked: PREFETCHT0 is emitted).
+_NAME = "llvm.prefetch.p0i8"
+
 
 @intrinsic
 def prefetch(typingctx, a, i, j):
@@ -41,7 +45,7 @@ def prefetch(typingctx, a, i, j):
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
+                                            _NAME)
         # (address, rw = 0 read, locality = 3 keep in all levels, cache type = 1 data)
         builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
