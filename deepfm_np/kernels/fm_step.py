@@ -335,7 +335,13 @@ def adam_fm_update(V, mV, vV, cV, w, mw, vw, cw, uniq, U, gV, gw, lr, beta1, bet
             a, s = _adam_scales(cw, r, lr, beta1, beta2, pow1, pow2)
         else:
             cw[r] = c + 1
-        _adam_row(w, mw, vw, r, gw, u, a, s, beta1, beta2, eps, l2)
+        wk = np.float64(w[r, 0])               # _adam_row for w's one number, without its loop
+        gk = gw[u, 0] + l2 * wk
+        mk = beta1 * mw[r, 0] + (1.0 - beta1) * gk
+        vk = beta2 * vw[r, 0] + (1.0 - beta2) * gk * gk
+        mw[r, 0] = mk
+        vw[r, 0] = vk
+        w[r, 0] = wk - a * mk / (math.sqrt(vk) * s + eps)
 
 
 @njit(cache=True, error_model="numpy")
