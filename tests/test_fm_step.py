@@ -174,3 +174,42 @@ def test_train_loop_fused_and_readable_give_the_same_history():
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-12 and abs(a["valid_auc"] - b["valid_auc"]) < 1e-12
     for k in p1:
         assert max_rel(p1[k], p2[k]) < 1e-11, k
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 6, 7])
+@pytest.mark.parametrize("layout", [PLAIN, MULTI], ids=["plain", "multi"])
+def test_fm_pass1_every_embedding_size(layout, K):
+    """fm_grads sums S_k four k at a time, then two, then one: every remainder of K against the layers."""
+    rng = np.random.default_rng(K)
+    m = FM(layout, embed_dim=K, dtype=np.float64, init_std=0.3)
+    m.params["w"][...] = rng.standard_normal(layout.n_rows) * 0.2
+    idx, val, y = batch(layout, 17, rng)
+    loss_ref, d = bce_with_logits(m.forward(idx, val, train=True), y)
+    g = m.backward(d)
+    st = make_step(m, make_optimizer("sgd", m.params, sparse=m.sparse_params, lr=0.1))
+    st._grow(idx.size)
+    loss_sum, g0, U, bad = st._grads(idx, val, y, np.arange(len(y)))
+    rows = st.uniq[:U].copy()
+    ks.reset_slots(st.slot, st.uniq, U)
+    order = np.argsort(rows)
+    assert bad == -1 and np.array_equal(rows[order], g["V"].rows)
+    assert abs(loss_sum / len(y) - loss_ref) <= 1e-12 * loss_ref
+    assert max_rel(st.gV[:U][order], g["V"].values) < 1e-12
+    assert max_rel(st.gw[:U][order], g["w"].values) < 1e-12
+
+
+def test_adam_fm_update_with_unequal_counts_follows_the_readable_path():
+    """adam_fm_update shares V's bias correction with w only when their counts agree; a state where they
+    do not (e.g. loaded from elsewhere) must still give each table its own Adam step."""
+    (mf, of, sf), (mr, orr, sr) = pair(FM, PLAIN, "adam", np.float64, lr=0.05, l2_sparse=1e-3)
+    for o in (of, orr):
+        o.state["w"]["count"][::2] = 7                  # w's counts differ from V's on every other row
+        o.state["V"]["count"][1::3] = 2
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        b = batch(PLAIN, 9, rng)
+        sf(*b), sr(*b)
+    for k in mf.params:
+        assert max_rel(mf.params[k], mr.params[k]) < 1e-12, k
+    for name in ("V", "w"):
+        assert np.array_equal(of.state[name]["count"], orr.state[name]["count"]), name

@@ -6,22 +6,39 @@ dozen NumPy temporaries of shape (B, S, K) and as many passes over memory, which
 arithmetic. Here the step is:
 
     pass 1, per record b (one visit of its S slots to read, one to write gradients):
+        u_s   = slot[idx[b,s]]                                the row map: row -> gradient position
         P_f   = sum_{s in field f} V[idx[b,s]] * x_s          (F, K)  field embeddings (pooled)
         S_k   = sum_f P_{f,k}
         z     = w0 + sum_s w[idx[b,s]] x_s + 1/2 sum_k (S_k^2 - sum_f P_{f,k}^2)
         loss += max(z, 0) - z y + log(1 + exp(-|z|))
         d     = (sigmoid(z) - y) / B                          d loss / d z of the batch mean
-        gw[r] += d x_s                                        for every slot s, r = idx[b,s]
-        gV[r] += d (S - P_{field(s)}) x_s                     (Rendle's O(FK) gradient, see layers/fm.py)
-      the gradients of repeated rows are summed in a slot map (row -> position, first-seen order), in
-      the order of occurrence, like sparse.rows_to_sparse does;
+        gw[u_s] += d x_s                                      for every slot s
+        gV[u_s] += d (S - P_{field(s)}) x_s                   (Rendle's O(FK) gradient, see layers/fm.py)
+      the gradients of repeated rows are summed at their position in the slot map (first-seen order),
+      in the order of occurrence, like sparse.rows_to_sparse does;
     pass 2, per unique row touched: the optimizer's row update (lazy Adam with per-row step counts,
-      Adagrad or SGD: the same equations as kernels/rows.py, in float64, stored in the table's dtype).
+      Adagrad or SGD: the same equations as kernels/rows.py, in float64, stored in the table's dtype);
+      FM's two tables V and w in one loop over the rows (adam_fm_update).
+
+Where the time goes (benchmarks/fm_speed.py's data: 160k records, 48k table rows, S = F = 39, K = 10,
+batch 1024, ~5,000 unique rows a batch) and what the code does about it:
+  - memory latency: a shuffled epoch visits records at random places of a 75 MB data set and table rows
+    at random places of a few MB of V, m, v; each first touch would wait ~100 ns. Pass 1 prefetches
+    the record AHEAD records ahead, pass 2 the rows ROWS_AHEAD rows ahead (kernels/prefetch.py).
+  - stores: the per-slot loop only writes e_s = V[r] x_s (one slot a field; no running sums in memory); S_k and
+    sum_f P_{f,k}^2 are then summed with k outer, f inner, four k at a time: eight sums in registers
+    whose adds do not wait for each other (one running sum waits ~4 cycles per add), each still summed
+    in the order of f, so the numbers do not change.
+  - the row map is looked up once per slot, in the forward loop, and the position kept in us (S,).
+After these, measured on one thread at batch 1024 (thread time, busy machine): pass 1 ~75% of the
+epoch, pass 2 ~20%, the Python of the step and the training loop ~5%. Tried and measured no faster
+(so not done): float32 arithmetic for float32 tables, an int32 row map, prefetching the next record's
+table rows, a branch for x == 1, and unrolling the loops over k for a constant K = 10. The arithmetic of
+pass 1 is done in float64 whatever the table's dtype.
 
 The readable twin is the composition the other models use (layers/ + sparse.rows_to_sparse + optim.py);
 tests/test_fm_step.py checks that the two agree: to 1e-12 relative in float64 (the NumPy layers sum some
-axes pairwise, this kernel sums them in order) and to float32 rounding in float32. The arithmetic of
-pass 1 is done in float64 whatever the table's dtype.
+axes pairwise, this kernel sums them in order) and to float32 rounding in float32.
 
 Adam's per-row bias corrections need b1^c and b2^c for each row's count c; math.pow costs ~40 ns, more
 than the row's whole update, so they are looked up in tables of b^c for c < POW_TABLE built with the same
@@ -39,7 +56,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .prefetch import prefetch
+
 POW_TABLE = 1 << 16       # b^c tabulated for counts c < 65536 (b2 = 0.999: b2^c < 1e-28 beyond)
+AHEAD = 2                 # pass 1 prefetches the record this many records ahead (one record ~1 us)
+ROWS_AHEAD = 2            # pass 2 prefetches the table rows of the update this many rows ahead
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,6 +80,17 @@ def _logistic(z, y):
     return max(z, 0.0) - z * y + math.log1p(e), p
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _prefetch_record(idx, val, i, S):
+    """Start loading record i's ids (S int64: 8 a cache line) and values (S float32: 16 a line)."""
+    for j in range(0, S, 8):
+        prefetch(idx, i, j)
+    prefetch(idx, i, S - 1)
+    for j in range(0, S, 16):
+        prefetch(val, i, j)
+    prefetch(val, i, S - 1)
+
+
 @njit(cache=True, error_model="numpy")
 def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, gw):
     """Pass 1 of an FM step: loss, d loss / d w0 and the summed row gradients of V and w.
@@ -66,62 +98,39 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
     V (R, K), w (R,), w0 (1,) float; idx (N, S) int64; val (N, S) float; y (N,) float; rows (B,) int64
     the records of the batch (read in place: the batch is never copied out of the data set);
     slot_field (S,) int64 field of each slot; slot (R,) int64 all -1 on entry (row -> position);
-    uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch.
+    uniq (>= B*S,) int64, gV (>= B*S, K) float64, gw (>= B*S,) float64 scratch; the kernel zeroes the
+    positions it hands out (gV[:U], gw[:U]).
     Returns (loss_sum, g0, U, bad): bad = -1, or the position b*S+s (in the batch) of the first id outside
     [0, R) (then the sums are incomplete). On return uniq[:U] are the rows touched (first seen first),
     slot[uniq[u]] = u (the caller resets them), gV[:U], gw[:U] their gradients.
     """
-    B, S = rows.shape[0], idx.shape[1]
     K = V.shape[1]
+    B, S = rows.shape[0], idx.shape[1]
     R = V.shape[0]
-    P = np.empty((n_fields, K))
-    Sk = np.empty(K)                   # S_k = sum_f P_{f,k}
-    Q = np.empty(K)                    # sum_f P_{f,k}^2
+    pooled = n_fields != S                     # some field has several slots (multi-valued)
+    nP = n_fields if pooled else S
+    P = np.empty((nP, K))                      # P_f, or (one slot a field) e_s = V[idx[b,s]] x_s
+    us = np.empty(S, dtype=np.int64)           # gradient position of each slot's row
+    Sk = np.empty(K)                           # S_k = sum_f P_{f,k}
     U = 0
     loss = 0.0
     g0 = 0.0
     inv_B = 1.0 / B
-    pooled = n_fields != S                     # some field has several slots (multi-valued)
+    for b in range(min(AHEAD, B)):
+        _prefetch_record(idx, val, rows[b], S)
     for b in range(B):
         i = rows[b]
+        if b + AHEAD < B:                      # AHEAD records ahead: in L1 when we get there
+            _prefetch_record(idx, val, rows[b + AHEAD], S)
         y1 = np.float64(w0[0])
-        Sk[:] = 0.0
-        Q[:] = 0.0
         if pooled:
             P[:, :] = 0.0
         for s in range(S):
             r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
-            x = np.float64(val[i, s])
-            y1 += np.float64(w[r]) * x
-            if pooled:
-                f = slot_field[s]
-                for k in range(K):
-                    P[f, k] += np.float64(V[r, k]) * x
-            else:                              # P_s = e_s: sum it and its square on the way
-                for k in range(K):
-                    e = np.float64(V[r, k]) * x
-                    P[s, k] = e
-                    Sk[k] += e
-                    Q[k] += e * e
-        if pooled:
-            for f in range(n_fields):          # fields outer, k inner: contiguous, vectorised
-                for k in range(K):
-                    Sk[k] += P[f, k]
-                    Q[k] += P[f, k] * P[f, k]
-        y2 = 0.0
-        for k in range(K):
-            y2 += Sk[k] * Sk[k] - Q[k]
-        z = y1 + 0.5 * y2
-        lb, p = _logistic(z, np.float64(y[i]))
-        loss += lb
-        d = (p - np.float64(y[i])) * inv_B
-        g0 += d
-        for s in range(S):
-            r = idx[i, s]
-            u = slot[r]
-            if u < 0:
+            u = slot[r]                        # the row map, looked up here while r is at hand
+            if u < 0:                          # first time in this batch: the next free position
                 u = U
                 slot[r] = u
                 uniq[u] = r
@@ -129,9 +138,71 @@ def fm_grads(V, w, w0, idx, val, y, rows, slot_field, n_fields, slot, uniq, gV, 
                 for k in range(K):
                     gV[u, k] = 0.0
                 U += 1
+            us[s] = u
+            x = np.float64(val[i, s])
+            y1 += np.float64(w[r]) * x
+            if pooled:
+                f = slot_field[s]
+                for k in range(K):
+                    P[f, k] += np.float64(V[r, k]) * x
+            else:                              # only stores: no read-modify-write of sums per slot
+                for k in range(K):
+                    P[s, k] = np.float64(V[r, k]) * x
+        # y2 = 1/2 sum_k (S_k^2 - sum_f P_{f,k}^2), k outer: the two sums over f stay in registers
+        # (summed in the order of f, as the readable path's sums over the field axis of (B, F, K))
+        y2 = 0.0
+        k = 0
+        while k + 4 <= K:                      # four k at a time: 8 independent chains of adds over f
+            a0 = a1 = a2 = a3 = 0.0            # (one chain would wait ~4 cycles per add)
+            q0 = q1 = q2 = q3 = 0.0
+            for f in range(nP):
+                e0, e1, e2, e3 = P[f, k], P[f, k + 1], P[f, k + 2], P[f, k + 3]
+                a0 += e0
+                a1 += e1
+                a2 += e2
+                a3 += e3
+                q0 += e0 * e0
+                q1 += e1 * e1
+                q2 += e2 * e2
+                q3 += e3 * e3
+            Sk[k], Sk[k + 1], Sk[k + 2], Sk[k + 3] = a0, a1, a2, a3
+            y2 += a0 * a0 - q0
+            y2 += a1 * a1 - q1
+            y2 += a2 * a2 - q2
+            y2 += a3 * a3 - q3
+            k += 4
+        if k + 2 <= K:                         # the rest: two at a time, then one
+            a0 = a1 = 0.0
+            q0 = q1 = 0.0
+            for f in range(nP):
+                e0, e1 = P[f, k], P[f, k + 1]
+                a0 += e0
+                a1 += e1
+                q0 += e0 * e0
+                q1 += e1 * e1
+            Sk[k], Sk[k + 1] = a0, a1
+            y2 += a0 * a0 - q0
+            y2 += a1 * a1 - q1
+            k += 2
+        if k < K:
+            a0 = 0.0
+            q0 = 0.0
+            for f in range(nP):
+                e0 = P[f, k]
+                a0 += e0
+                q0 += e0 * e0
+            Sk[k] = a0
+            y2 += a0 * a0 - q0
+        z = y1 + 0.5 * y2
+        lb, p = _logistic(z, np.float64(y[i]))
+        loss += lb
+        d = (p - np.float64(y[i])) * inv_B
+        g0 += d
+        for s in range(S):
+            u = us[s]
             x = np.float64(val[i, s])
             gw[u] += d * x
-            f = slot_field[s]
+            f = slot_field[s] if pooled else s
             for k in range(K):
                 gV[u, k] += d * (Sk[k] - P[f, k]) * x
     return loss, g0, U, -1
@@ -142,24 +213,22 @@ def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
     """Pass 1 of an LR step: z = w0 + sum_s w[idx[b,s]] x_s; as fm_grads without V."""
     B, S = rows.shape[0], idx.shape[1]
     R = w.shape[0]
+    us = np.empty(S, dtype=np.int64)
     U = 0
     loss = 0.0
     g0 = 0.0
     inv_B = 1.0 / B
+    for b in range(min(AHEAD, B)):
+        _prefetch_record(idx, val, rows[b], S)
     for b in range(B):
         i = rows[b]
+        if b + AHEAD < B:
+            _prefetch_record(idx, val, rows[b + AHEAD], S)
         z = np.float64(w0[0])
         for s in range(S):
             r = idx[i, s]
             if r < 0 or r >= R:
                 return loss, g0, U, b * S + s
-            z += np.float64(w[r]) * np.float64(val[i, s])
-        lb, p = _logistic(z, np.float64(y[i]))
-        loss += lb
-        d = (p - np.float64(y[i])) * inv_B
-        g0 += d
-        for s in range(S):
-            r = idx[i, s]
             u = slot[r]
             if u < 0:
                 u = U
@@ -167,7 +236,14 @@ def lr_grads(w, w0, idx, val, y, rows, slot, uniq, gw):
                 uniq[u] = r
                 gw[u] = 0.0
                 U += 1
-            gw[u] += d * np.float64(val[i, s])
+            us[s] = u
+            z += np.float64(w[r]) * np.float64(val[i, s])
+        lb, p = _logistic(z, np.float64(y[i]))
+        loss += lb
+        d = (p - np.float64(y[i])) * inv_B
+        g0 += d
+        for s in range(S):
+            gw[us[s]] += d * np.float64(val[i, s])
     return loss, g0, U, -1
 
 
@@ -179,30 +255,93 @@ def reset_slots(slot, uniq, U):
 
 
 # ---- pass 2: row updates of the unique rows uniq[:U], gradients g[:U] (float64) -------------------
-# Tables are 2-D: V (R, K) and w viewed as (R, 1). Equations as in kernels/rows.py.
+# Tables are 2-D: V (R, K) and w viewed as (R, 1). Equations as in kernels/rows.py. The rows are visited
+# in first-seen order, i.e. at random places of tables a few MB large (beyond L2): each loop prefetches
+# the rows it will update ROWS_AHEAD iterations later, and the FM's two tables are updated in one loop
+# (adam_fm_update), so a row's uniq entry, count and gradient position are visited once.
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adam_scales(count, r, lr, beta1, beta2, pow1, pow2):
+    """c_r += 1; returns (a_r, s_r) = (lr / (1 - b1^c), 1 / sqrt(1 - b2^c)), b^c from the tables."""
+    c = count[r] + 1
+    count[r] = c
+    n = pow1.shape[0]
+    p1 = pow1[c] if c < n else math.pow(beta1, np.float64(c))
+    p2 = pow2[c] if c < n else math.pow(beta2, np.float64(c))
+    return lr / (1.0 - p1), 1.0 / math.sqrt(1.0 - p2)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2):
+    """One row of lazy Adam: g' = g[u] + l2 w; m, v moments; w -= a m / (sqrt(v) s + eps)."""
+    for k in range(table.shape[1]):
+        wk = np.float64(table[r, k])
+        gk = g[u, k] + l2 * wk
+        mk = beta1 * m[r, k] + (1.0 - beta1) * gk
+        vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
+        m[r, k] = mk
+        v[r, k] = vk
+        table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _prefetch_rows(arrays3, uniq, u, U):
+    """Prefetch row uniq[u] of the three arrays (a table and its two state arrays), when u < U: its
+    first and last element (a row of K = 10 float32s is 40 bytes and often spans two cache lines)."""
+    if u < U:
+        r = uniq[u]
+        a, b, c = arrays3
+        K = a.shape[1] - 1
+        prefetch(a, r, 0)
+        prefetch(a, r, K)
+        prefetch(b, r, 0)
+        prefetch(b, r, K)
+        prefetch(c, r, 0)
+        prefetch(c, r, K)
+
 
 @njit(cache=True, error_model="numpy")
 def adam_update(table, m, v, count, uniq, U, g, lr, beta1, beta2, eps, l2, pow1, pow2):
     """Lazy Adam on rows uniq[:U]:  c_r += 1; g' = g + l2 w; m, v moments; w -= a_r m / (sqrt(v) s_r + eps)
     with a_r = lr / (1 - b1^c_r), s_r = 1 / sqrt(1 - b2^c_r); b^c from pow1/pow2 when c < their length."""
-    K = table.shape[1]
-    n = pow1.shape[0]
+    c2 = count.reshape(count.shape[0], 1)     # (R, 1) view, for prefetch
     for u in range(U):
+        _prefetch_rows((table, m, v), uniq, u + ROWS_AHEAD, U)
+        if u + ROWS_AHEAD < U:
+            prefetch(c2, uniq[u + ROWS_AHEAD], 0)
         r = uniq[u]
-        c = count[r] + 1
-        count[r] = c
-        p1 = pow1[c] if c < n else math.pow(beta1, np.float64(c))
-        p2 = pow2[c] if c < n else math.pow(beta2, np.float64(c))
-        a = lr / (1.0 - p1)
-        s = 1.0 / math.sqrt(1.0 - p2)
-        for k in range(K):
-            wk = np.float64(table[r, k])
-            gk = g[u, k] + l2 * wk
-            mk = beta1 * m[r, k] + (1.0 - beta1) * gk
-            vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
-            m[r, k] = mk
-            v[r, k] = vk
-            table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+        a, s = _adam_scales(count, r, lr, beta1, beta2, pow1, pow2)
+        _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2)
+
+
+@njit(cache=True, error_model="numpy")
+def adam_fm_update(V, mV, vV, cV, w, mw, vw, cw, uniq, U, gV, gw, lr, beta1, beta2, eps, l2, pow1, pow2):
+    """adam_update of V (R, K) and of w (viewed (R, 1)) on the same rows uniq[:U], in one loop.
+
+    The two tables keep their own counts (they are equal when every step touched both, as FM's do; the
+    scales are recomputed only when they are not)."""
+    cV2, cw2 = cV.reshape(cV.shape[0], 1), cw.reshape(cw.shape[0], 1)   # (R, 1) views, for prefetch
+    for u in range(U):
+        _prefetch_rows((V, mV, vV), uniq, u + ROWS_AHEAD, U)
+        _prefetch_rows((w, mw, vw), uniq, u + ROWS_AHEAD, U)
+        if u + ROWS_AHEAD < U:
+            prefetch(cV2, uniq[u + ROWS_AHEAD], 0)
+            prefetch(cw2, uniq[u + ROWS_AHEAD], 0)
+        r = uniq[u]
+        c = cV[r]
+        a, s = _adam_scales(cV, r, lr, beta1, beta2, pow1, pow2)
+        _adam_row(V, mV, vV, r, gV, u, a, s, beta1, beta2, eps, l2)
+        if cw[r] != c:
+            a, s = _adam_scales(cw, r, lr, beta1, beta2, pow1, pow2)
+        else:
+            cw[r] = c + 1
+        wk = np.float64(w[r, 0])               # _adam_row for w's one number, without its loop
+        gk = gw[u, 0] + l2 * wk
+        mk = beta1 * mw[r, 0] + (1.0 - beta1) * gk
+        vk = beta2 * vw[r, 0] + (1.0 - beta2) * gk * gk
+        mw[r, 0] = mk
+        vw[r, 0] = vk
+        w[r, 0] = wk - a * mk / (math.sqrt(vk) * s + eps)
 
 
 @njit(cache=True, error_model="numpy")
@@ -210,6 +349,7 @@ def adagrad_update(table, acc, uniq, U, g, lr, eps, l2):
     """Adagrad on rows uniq[:U]:  g' = g + l2 w; acc += g'^2; w -= lr g' / (sqrt(acc) + eps)."""
     K = table.shape[1]
     for u in range(U):
+        _prefetch_rows((table, acc, acc), uniq, u + ROWS_AHEAD, U)
         r = uniq[u]
         for k in range(K):
             wk = np.float64(table[r, k])
@@ -224,6 +364,7 @@ def sgd_update(table, uniq, U, g, lr, l2):
     """SGD on rows uniq[:U]:  w -= lr (g + l2 w)."""
     K = table.shape[1]
     for u in range(U):
+        _prefetch_rows((table, table, table), uniq, u + ROWS_AHEAD, U)
         r = uniq[u]
         for k in range(K):
             wk = np.float64(table[r, k])

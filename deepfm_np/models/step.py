@@ -11,7 +11,8 @@ The readable step is the textbook composition every model supports:
     optimizer.step(model.backward(dlogits))              # sparse.rows_to_sparse + optim.py row kernels
 
 FM and LR with SGD, Adagrad or Adam get FusedFMStep / FusedLRStep instead: the same arithmetic in two
-Numba passes over the batch (kernels/fm_step.py), updating the optimizer's own state arrays, so
+Numba passes over the batch (kernels/fm_step.py; with Adam, FM's tables V and w are updated in one loop
+over the touched rows), updating the optimizer's own state arrays, so
 checkpoints, state_dict() and a later readable step see exactly the same state. tests/test_fm_step.py
 compares the two routes step by step. Either step returns the batch's mean loss; when it is not finite
 nothing is updated (the loop then stops with TrainingDiverged).
@@ -78,16 +79,24 @@ class _FusedStep:
         grads = {"w": self.gw[:U].reshape(U, 1)}
         if "V" in self.tables:
             grads["V"] = self.gV[:U]
+        views = {}
         for name in self.tables:
             t = p[name].reshape(p[name].shape[0], -1)             # (R, K) or (R, 1) view
-            st = {k: (a if k == "count" else a.reshape(t.shape)) for k, a in o.state[name].items()}
-            if isinstance(o, Adam):
-                ks.adam_update(t, st["m"], st["v"], st["count"], self.uniq, U, grads[name], o.lr, o.beta1,
-                               o.beta2, o.eps, o.l2_sparse, self.pow1, self.pow2)
-            elif isinstance(o, Adagrad):
-                ks.adagrad_update(t, st["acc"], self.uniq, U, grads[name], o.lr, o.eps, o.l2_sparse)
-            else:
-                ks.sgd_update(t, self.uniq, U, grads[name], o.lr, o.l2_sparse)
+            views[name] = t, {k: (a if k == "count" else a.reshape(t.shape)) for k, a in o.state[name].items()}
+        if isinstance(o, Adam) and len(self.tables) == 2:        # FM: V and w in one loop over the rows
+            (V, sV), (w, sw) = views["V"], views["w"]
+            ks.adam_fm_update(V, sV["m"], sV["v"], sV["count"], w, sw["m"], sw["v"], sw["count"], self.uniq, U,
+                              grads["V"], grads["w"], o.lr, o.beta1, o.beta2, o.eps, o.l2_sparse, self.pow1,
+                              self.pow2)
+        else:
+            for name, (t, st) in views.items():
+                if isinstance(o, Adam):
+                    ks.adam_update(t, st["m"], st["v"], st["count"], self.uniq, U, grads[name], o.lr, o.beta1,
+                                   o.beta2, o.eps, o.l2_sparse, self.pow1, self.pow2)
+                elif isinstance(o, Adagrad):
+                    ks.adagrad_update(t, st["acc"], self.uniq, U, grads[name], o.lr, o.eps, o.l2_sparse)
+                else:
+                    ks.sgd_update(t, self.uniq, U, grads[name], o.lr, o.l2_sparse)
         self._w0[0] = g0
         o.step({"w0": self._w0})                                 # the dense bias: the optimizer's own path
 
