@@ -257,6 +257,16 @@ def test_key_table_edge_cases():
         KeyTable(np.array([2 ** 64 - 1], dtype=np.uint64), np.array([1]))
 
 
+def test_int_vocab_stores_minus_one_in_its_hash_table_mode():
+    """-1 is KeyTable's empty marker as uint64 (found by hypothesis: IntVocab([-1, 65535]) raised)."""
+    for values in ([-1, 65535], [65535, -1, 10 ** 12], [65535, 10 ** 12]):
+        vocab = IntVocab(values)
+        assert vocab._table is not None                          # the hash-table mode, not the dense array
+        ref = {v: i + 1 for i, v in enumerate(values)}
+        q = [-1, -2, 0, 65535, 10 ** 12, 2 ** 63 - 1]
+        assert vocab.lookup(np.array(q)).tolist() == [ref.get(v, 0) for v in q]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(-2 ** 62, 2 ** 62), unique=True, max_size=40),
        st.lists(st.integers(-2 ** 62, 2 ** 62), max_size=40), st.booleans())

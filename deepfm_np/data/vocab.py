@@ -175,7 +175,10 @@ class IntVocab:
             self._lut = np.zeros(hi - lo + 1, dtype=np.int64)
             self._lut[v - lo] = ids
         else:
-            self._table = KeyTable(v, ids)
+            # -1 is 2^64 - 1 as a uint64 key, KeyTable's empty-slot marker: it is kept beside the table
+            minus_one = v == -1
+            self._minus_one_id = int(ids[minus_one][0]) if minus_one.any() else 0
+            self._table = KeyTable(v[~minus_one], ids[~minus_one])
 
     @property
     def size(self) -> int:
@@ -185,7 +188,10 @@ class IntVocab:
         """Local ids (n,) int64 of int values (n,)."""
         x = np.asarray(values, dtype=np.int64)
         if self._table is not None:
-            return self._table.lookup(x)            # int64 -> uint64 wraps the same way both times
+            out = self._table.lookup(x)             # int64 -> uint64 wraps the same way both times
+            if self._minus_one_id:                  # (the table answers 0 for -1: never stored there)
+                out[x == -1] = self._minus_one_id
+            return out
         inside = (x >= self._lo) & (x <= self._hi)            # compare first: x - lo may overflow
         if not inside.any():                                  # (also the empty vocabulary)
             return np.zeros(x.shape[0], dtype=np.int64)
@@ -207,7 +213,7 @@ class KeyTable:
     works the same way: in each round the pending keys whose slot is free
     claim it (one winner per slot, via np.unique), the others move one slot on.
     The key 2^64 - 1 marks empty slots and cannot be stored: packed strings
-    never have it (0xFF is not a UTF-8 byte), feature ids are >= 0.
+    never have it (0xFF is not a UTF-8 byte); IntVocab keeps the int -1 (the same 64 bits) outside.
     """
 
     EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
