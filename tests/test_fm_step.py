@@ -6,6 +6,8 @@ NumPy layers sum some axes pairwise, the kernel in order, so the last bits of a 
 float32 to float32 rounding. Small tables make ids repeat within a batch; the multi-valued layout repeats
 rows within a record too (two slots of one field holding the same value).
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -179,7 +181,8 @@ def test_train_loop_fused_and_readable_give_the_same_history():
 @pytest.mark.parametrize("K", [1, 2, 3, 4, 6, 7])
 @pytest.mark.parametrize("layout", [PLAIN, MULTI], ids=["plain", "multi"])
 def test_fm_pass1_every_embedding_size(layout, K):
-    """fm_grads sums S_k four k at a time, then two, then one: every remainder of K against the layers."""
+    """fm_grads' loops over k are vectorised (8 or 4 float64 at a time, then the rest): every remainder of K
+    against the layers."""
     rng = np.random.default_rng(K)
     m = FM(layout, embed_dim=K, dtype=np.float64, init_std=0.3)
     m.params["w"][...] = rng.standard_normal(layout.n_rows) * 0.2
@@ -213,3 +216,46 @@ def test_adam_fm_update_with_unequal_counts_follows_the_readable_path():
         assert max_rel(mf.params[k], mr.params[k]) < 1e-12, k
     for name in ("V", "w"):
         assert np.array_equal(of.state[name]["count"], orr.state[name]["count"]), name
+
+
+def test_noalias_pipeline_marks_the_array_arguments_and_the_kernels_use_it():
+    """NoAliasCompiler reaches LLVM (the arguments' pointers are noalias) and every kernel that writes
+    arrays is compiled with it; a plain njit of the same function is not marked."""
+    from numba import njit
+    from deepfm_np.kernels.noalias import NoAliasCompiler
+
+    def add_into(out, a):
+        for i in range(a.shape[0]):
+            out[i] += a[i]
+
+    sig = "void(float64[::1], float64[::1])"
+    marked = njit(sig, pipeline_class=NoAliasCompiler)(add_into)
+    plain = njit(sig)(add_into)
+    ir_marked, ir_plain = (next(iter(f.inspect_llvm().values())) for f in (marked, plain))
+    define = [ln for ln in ir_marked.splitlines() if ln.startswith("define") and "add_into" in ln][0]
+    noalias = re.compile(r"\bnoalias\b")               # the attribute (not the word inside a mangled name)
+    assert len(noalias.findall(define)) >= 2 + 2     # retptr, excinfo and at least the two data pointers
+    define_plain = [ln for ln in ir_plain.splitlines() if ln.startswith("define") and "add_into" in ln][0]
+    assert len(noalias.findall(define_plain)) == 2   # only Numba's own retptr and excinfo
+    x, o = np.arange(3.0), np.ones(3)
+    marked(o, x)
+    assert np.array_equal(o, [1.0, 2.0, 3.0])
+    for k in (ks.fm_grads, ks.lr_grads, ks.adam_update, ks.adam_fm_update, ks.adagrad_update, ks.sgd_update):
+        assert k._compiler.pipeline_class is NoAliasCompiler, k
+
+
+def test_noalias_kernels_load_from_the_cache_in_a_new_process():
+    """cache=True still works with the pipeline: a second process loads fm_grads instead of compiling it."""
+    import subprocess
+    import sys
+    code = """
+import numpy as np
+from deepfm_np.kernels import fm_step as ks
+args = (np.zeros((5, 3)), np.zeros(5), np.zeros(1), np.zeros((2, 2), np.int64), np.ones((2, 2)), np.zeros(2),
+        np.arange(2), np.arange(2), 2, np.full(5, -1), np.empty(4, np.int64), np.empty((4, 3)), np.empty(4))
+ks.fm_grads(*args)
+print(sum(ks.fm_grads.stats.cache_hits.values()), sum(ks.fm_grads.stats.cache_misses.values()))
+"""
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[1] == ["1", "0"], runs                  # the second run: one hit, no compilation
