@@ -130,6 +130,11 @@ def test_route_is_chosen_once_and_only_where_it_applies():
     assert not make_step(d, make_optimizer("adam", d.params, sparse=d.sparse_params)).fused
     other = FM(PLAIN)                   # an optimizer built on another model's arrays: never fused
     assert not make_step(m, make_optimizer("adam", other.params, sparse=other.sparse_params)).fused
+    shared = FM(PLAIN, embed_dim=4)     # tables that overlap in memory: the no-alias kernels must not see them
+    buf = np.zeros(PLAIN.n_rows * 5, dtype=shared.dtype)
+    shared.params["V"] = buf[:PLAIN.n_rows * 4].reshape(PLAIN.n_rows, 4)
+    shared.params["w"] = buf[PLAIN.n_rows * 4 - 1:-1]
+    assert not make_step(shared, make_optimizer("adam", shared.params, sparse=shared.sparse_params)).fused
 
 
 @pytest.mark.parametrize("cls", [FM, LR])

@@ -69,6 +69,8 @@ class _FusedStep:
         self._w0 = np.zeros(1, dtype=p["w0"].dtype)
 
     def _grow(self, n):
+        # The step's own scratch, allocated here and nowhere else: the kernels are compiled on the promise
+        # that no array they write overlaps another of their arguments (kernels/noalias.py).
         K = self.model.params["V"].shape[1] if "V" in self.model.params else 1
         self.uniq = np.empty(n, dtype=np.int64)
         self.gw = np.empty(n)
@@ -163,6 +165,9 @@ def fused_route(model, optimizer):
         return None
     if any(optimizer.params[k] is not v for k, v in model.params.items()):
         return None
+    arrays = list(model.params.values()) + [a for st in optimizer.state.values() for a in st.values()]
+    if any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[:i]):
+        return None          # the kernels' no-alias promise (kernels/noalias.py) would not hold
     return cls
 
 
