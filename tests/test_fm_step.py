@@ -261,6 +261,6 @@ args = (np.zeros((5, 3)), np.zeros(5), np.zeros(1), np.zeros((2, 2), np.int64), 
 ks.fm_grads(*args)
 print(sum(ks.fm_grads.stats.cache_hits.values()), sum(ks.fm_grads.stats.cache_misses.values()))
 """
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-            for _ in range(2)]
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
     assert runs[1] == ["1", "0"], runs                  # the second run: one hit, no compilation

@@ -38,11 +38,17 @@ batch 1024, ~5,000 unique rows a batch) and what the code does about it:
     backward loop recomputes P_s = V[r] x_s from the row it has just read (in L1) instead of storing the
     (S, K) P: pass 1 a further 0.89x.
   - the row map is looked up once per slot, in the forward loop, and the position kept in us (S,).
-After these, measured on one thread at batch 1024: pass 1 ~73% of the epoch, pass 2 ~24%, the Python of
-the step and the training loop ~3%. Tried and measured no faster (so not done, before the no-alias
-pipeline): float32 arithmetic for float32 tables, an int32 row map, prefetching the next record's
-table rows, a branch for x == 1, and unrolling the loops over k for a constant K = 10. The arithmetic of
-pass 1 is done in float64 whatever the table's dtype.
+The three together (no-alias, the sums in the forward loop, 8 rows ahead): the step loop of an epoch
+0.69-0.87x the time of before (median of 11-15 alternating epochs, three runs at load 0.5-1), with
+bit-identical results. After these, on one thread at batch 1024: pass 1 ~75% of the epoch, pass 2
+~20%, the Python of the step and the training loop ~5%.
+Tried and measured no faster (so not done; the first five before the no-alias pipeline): float32
+arithmetic for float32 tables, an int32 row map, prefetching the next record's table rows (again after
+it: no faster), a branch for x == 1, unrolling the loops over k for a constant K = 10 (after it: 1.35x
+SLOWER, LLVM's code for the unrolled 10 is worse than its vector loop plus remainder), prefetching the
+gradient rows for the backward loop, summing four slots a step into SQ, and prefetching records 3, 4, 6
+or 8 ahead instead of 2 (within the noise). The arithmetic of pass 1 is done in float64 whatever the
+table's dtype.
 
 The readable twin is the composition the other models use (layers/ + sparse.rows_to_sparse + optim.py);
 tests/test_fm_step.py checks that the two agree: to 1e-12 relative in float64 (the NumPy layers sum some
@@ -69,7 +75,7 @@ from .prefetch import prefetch
 
 POW_TABLE = 1 << 16       # b^c tabulated for counts c < 65536 (b2 = 0.999: b2^c < 1e-28 beyond)
 AHEAD = 2                 # pass 1 prefetches the record this many records ahead (one record ~1 us)
-ROWS_AHEAD = 8            # pass 2 prefetches the table rows of the update this many rows ahead (2: 1.25x slower)
+ROWS_AHEAD = 8            # pass 2 prefetches the table rows of the update this many rows ahead
 
 
 @njit(cache=True, error_model="numpy")
