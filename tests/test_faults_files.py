@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -210,9 +209,10 @@ HOSTILE = {   # name -> (edit of the header, words of the message)
 }
 
 
-def _refused(path, *words, seconds=3.0, mib=40):
+def _refused(path, *words, mib=40):
+    """load_model refuses `path` with one line naming it and `words`, having traced less than `mib` MiB
+    (a header that lies about sizes must not make it allocate them; no wall-clock bound: tests are not timed)."""
     tracemalloc.start()
-    t0 = time.perf_counter()
     try:
         with pytest.raises(DataError) as e:
             load_model(path)
@@ -223,7 +223,7 @@ def _refused(path, *words, seconds=3.0, mib=40):
     assert "\n" not in msg and len(msg) < 400 and str(path) in msg, msg
     for w in words:
         assert w.lower() in msg.lower(), (w, msg)
-    assert time.perf_counter() - t0 < seconds and peak < mib * 2 ** 20, (time.perf_counter() - t0, peak)
+    assert peak < mib * 2 ** 20, peak
     return msg
 
 
