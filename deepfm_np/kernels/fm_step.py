@@ -72,6 +72,7 @@ from numba import njit
 
 from .noalias import NoAliasCompiler
 from .prefetch import prefetch
+from .rows import adam_row
 
 POW_TABLE = 1 << 16       # b^c tabulated for counts c < 65536 (b2 = 0.999: b2^c < 1e-28 beyond)
 AHEAD = 2                 # pass 1 prefetches the record this many records ahead (one record ~1 us)
@@ -258,19 +259,6 @@ def _adam_scales(count, r, lr, beta1, beta2, pow1, pow2):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2):
-    """One row of lazy Adam: g' = g[u] + l2 w; m, v moments; w -= a m / (sqrt(v) s + eps)."""
-    for k in range(table.shape[1]):
-        wk = np.float64(table[r, k])
-        gk = g[u, k] + l2 * wk
-        mk = beta1 * m[r, k] + (1.0 - beta1) * gk
-        vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
-        m[r, k] = mk
-        v[r, k] = vk
-        table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _prefetch_rows(arrays3, uniq, u, U):
     """Prefetch row uniq[u] of the three arrays (a table and its two state arrays), when u < U: its
     first and last element (a row of K = 10 float32s is 40 bytes and often spans two cache lines)."""
@@ -297,7 +285,7 @@ def adam_update(table, m, v, count, uniq, U, g, lr, beta1, beta2, eps, l2, pow1,
             prefetch(c2, uniq[u + ROWS_AHEAD], 0)
         r = uniq[u]
         a, s = _adam_scales(count, r, lr, beta1, beta2, pow1, pow2)
-        _adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2)
+        adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2)
 
 
 @njit(cache=True, error_model="numpy", pipeline_class=NoAliasCompiler)
@@ -316,12 +304,12 @@ def adam_fm_update(V, mV, vV, cV, w, mw, vw, cw, uniq, U, gV, gw, lr, beta1, bet
         r = uniq[u]
         c = cV[r]
         a, s = _adam_scales(cV, r, lr, beta1, beta2, pow1, pow2)
-        _adam_row(V, mV, vV, r, gV, u, a, s, beta1, beta2, eps, l2)
+        adam_row(V, mV, vV, r, gV, u, a, s, beta1, beta2, eps, l2)
         if cw[r] != c:
             a, s = _adam_scales(cw, r, lr, beta1, beta2, pow1, pow2)
         else:
             cw[r] = c + 1
-        wk = np.float64(w[r, 0])               # _adam_row for w's one number, without its loop
+        wk = np.float64(w[r, 0])               # adam_row for w's one number, without its loop
         gk = gw[u, 0] + l2 * wk
         mk = beta1 * mw[r, 0] + (1.0 - beta1) * gk
         vk = beta2 * vw[r, 0] + (1.0 - beta2) * gk * gk

@@ -358,6 +358,22 @@ def _touch_rows(a, rows, i0, i1):
     return t
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def adam_row(table, m, v, r, g, u, a, s, beta1, beta2, eps, l2):
+    """One row r of lazy Adam with gradient g[u] (K,): g' = g + l2 w; m = b1 m + (1 - b1) g';
+    v = b2 v + (1 - b2) g'^2; w -= a m / (sqrt(v) s + eps), a = lr / (1 - b1^c), s = 1 / sqrt(1 - b2^c)
+    for the row's count c. In float64, stored in the table's dtype. The one copy of these equations:
+    this module's Adam kernel and the fused FM step (kernels/fm_step.py) both call it (inlined)."""
+    for k in range(table.shape[1]):
+        wk = np.float64(table[r, k])
+        gk = g[u, k] + l2 * wk
+        mk = beta1 * m[r, k] + (1.0 - beta1) * gk
+        vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
+        m[r, k] = mk
+        v[r, k] = vk
+        table[r, k] = wk - a * mk / (math.sqrt(vk) * s + eps)
+
+
 @njit(cache=True, error_model="numpy")
 def _adam_rows_kernel(table, m, v, count, rows, g, lr, beta1, beta2, eps, l2):
     """Lazy Adam on touched rows, bias-corrected with each row's own step count.
@@ -384,14 +400,7 @@ def _adam_rows_kernel(table, m, v, count, rows, g, lr, beta1, beta2, eps, l2):
             r = rows[i]
             ai = a[i - i0]
             si = s[i - i0]
-            for k in range(table.shape[1]):
-                w = np.float64(table[r, k])
-                gk = g[i, k] + l2 * w
-                mk = beta1 * m[r, k] + (1.0 - beta1) * gk
-                vk = beta2 * v[r, k] + (1.0 - beta2) * gk * gk
-                m[r, k] = mk
-                v[r, k] = vk
-                table[r, k] = w - ai * mk / (math.sqrt(vk) * si + eps)
+            adam_row(table, m, v, r, g, i, ai, si, beta1, beta2, eps, l2)
     return touched
 
 
